@@ -1,0 +1,84 @@
+"""Runs one CKConv experiment.
+
+    python run_experiment.py --config=configs/smnist.py --config.seed=1
+    python run_experiment.py --config.dataset=MNIST --config.no_hidden=30 ...   # published flags
+
+The entry point only turns flags into a config and calls the trainer.
+"""
+import sys
+
+from absl import app
+from absl import flags
+from ml_collections import config_flags
+
+EXIT_BAD_INPUT = 2  # as trainer.EXIT_BAD_INPUT; the trainer is imported after parsing
+# What a bad --config or --config.<key> raises while it is read (ml_collections reads the
+# overrides as soon as the flag is defined, so definition is guarded too).
+FLAG_ERRORS = (flags.Error, KeyError, AttributeError, ValueError, TypeError, OSError,
+               SyntaxError, ImportError)
+
+
+def fail(message: str, code: int):
+  """One line, no traceback, a non-zero exit."""
+  print(f'error: {message}', file=sys.stderr, flush=True)
+  sys.exit(code)
+
+
+def flag_error_message(error: BaseException) -> str:
+  """ml_collections nests its messages ("'lrr'\nDid you mean..."): flatten them to one line."""
+  while error.args and isinstance(error.args[0], BaseException):
+    error = error.args[0]
+  text = str(error.args[0]) if error.args else type(error).__name__
+  lines = [line.strip() for line in text.splitlines() if line.strip()]
+  if isinstance(error, (KeyError, AttributeError)):
+    return 'unknown config key ' + '; '.join(lines)
+  if isinstance(error, OSError):
+    return f'cannot load the config file: {lines[-1]}'
+  if any(line.startswith('Traceback') for line in lines):  # get_config() itself raised
+    return f'{lines[0].split(":")[0]}: {lines[-1]}'
+  return '; '.join(lines)
+
+
+def define_config_flag():
+  try:
+    return config_flags.DEFINE_config_file(
+        'config', default='configs/default.py', help_string='Experiment config file.',
+        lock_config=True)
+  except FLAG_ERRORS as e:
+    fail(flag_error_message(e), EXIT_BAD_INPUT)
+
+
+_CONFIG = define_config_flag()
+
+
+def parse_flags(argv):
+  try:
+    return flags.FLAGS(argv)
+  except FLAG_ERRORS as e:
+    fail(flag_error_message(e), EXIT_BAD_INPUT)
+
+
+def main(argv):
+  if len(argv) > 1:
+    fail(f'unexpected arguments {" ".join(argv[1:])}; settings go in --config.<key>=<value>',
+         EXIT_BAD_INPUT)
+  try:
+    config = _CONFIG.value
+    config.dataset  # a config file that failed to load raises here
+  except FLAG_ERRORS as e:
+    fail(flag_error_message(e), EXIT_BAD_INPUT)
+  import trainer  # after flag parsing: `--help` stays fast
+  try:
+    trainer.run(config)
+  except trainer.USER_ERRORS as e:
+    fail(str(e), trainer.EXIT_BAD_INPUT)
+  except trainer.Diverged as e:
+    fail(f'{e}; stopped. The last good checkpoint and metrics are kept in the run_dir; lower '
+         '--config.lr or set --config.clip, then start a new run', trainer.EXIT_DIVERGED)
+  except trainer.Interrupted as e:
+    fail(f'stopped by {e}; checkpoint written. Continue with the same command plus '
+         '--config.resume=True --config.run_dir=<run_dir>', trainer.EXIT_INTERRUPTED)
+
+
+if __name__ == '__main__':
+  app.run(main, flags_parser=parse_flags)

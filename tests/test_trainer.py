@@ -1,0 +1,211 @@
+"""The runner: config parsing, selection and scheduling, run directories, wandb, exact resume."""
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+from absl import flags
+from ml_collections import config_flags
+import pytest
+import torch
+
+from configs.default import get_config
+from datasets import DataSpec
+import trainer
+from trainer import run_dir as run_dirs
+from trainer.objectives import Objective
+from trainer.train import make_scheduler
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+PUBLISHED_SMNIST = (
+    '--config.batch_size=64 --config.clip=0 --config.dataset=MNIST --config.device=cuda '
+    '--config.dropout=0.1 --config.dropout_in=0.1 --config.epochs=200 '
+    '--config.kernelnet_activation_function=Sine --config.kernelnet_no_hidden=32 '
+    '--config.kernelnet_norm_type=LayerNorm --config.kernelnet_omega_0=31.09195739463897 '
+    '--config.lr=0.001 --config.model=CKCNN --config.no_blocks=2 --config.no_hidden=30 '
+    '--config.optimizer=Adam --config.permuted=False --config.sched_decay_factor=5 '
+    '--config.sched_decay_steps=(75,) --config.sched_patience=20 --config.scheduler=plateau')
+
+
+def parse(argv, monkeypatch):
+  # ml_collections reads the overrides from sys.argv when the flag is defined, as in the CLI.
+  monkeypatch.setattr(sys, 'argv', ['run_experiment.py'] + argv)
+  values = flags.FlagValues()
+  config_flags.DEFINE_config_file('config', str(ROOT / 'configs' / 'default.py'),
+                                  flag_values=values, lock_config=True)
+  values(sys.argv)
+  return values.config
+
+
+def test_published_command_line_parses_to_the_published_values(monkeypatch):
+  config = parse(PUBLISHED_SMNIST.split(), monkeypatch)
+  assert config.dataset == 'MNIST' and config.device == 'cuda' and config.no_hidden == 30
+  assert config.kernelnet_omega_0 == 31.09195739463897
+  assert config.sched_decay_steps == (75,) and config.sched_decay_factor == 5.0
+  assert config.permuted is False and config.clip == 0.0 and config.batch_size == 64
+  trainer.config_checks.check_config(config)
+
+
+def test_unknown_key_is_rejected_with_a_suggestion(monkeypatch):
+  with pytest.raises(AttributeError, match='Did you mean "lr"'):
+    parse(['--config.lrr=0.1'], monkeypatch)
+
+
+def run_cli(*args, timeout=300):
+  return subprocess.run([sys.executable, str(ROOT / 'run_experiment.py'), *args], cwd=ROOT,
+                        capture_output=True, text=True, timeout=timeout)
+
+
+def test_cli_rejects_a_misspelt_key_in_one_line():
+  result = run_cli('--config.lrr=0.1')
+  assert result.returncode == trainer.EXIT_BAD_INPUT
+  assert result.stderr.strip() == ('error: unknown config key \'lrr\'; Did you mean "lr" '
+                                   'instead of "lrr"?')
+
+
+def small_config(tmp_path, **overrides):
+  config = get_config()
+  config.data_root = str(tmp_path / 'data')
+  config.run_dir = str(tmp_path / 'run')
+  config.wandb_mode = 'disabled'
+  config.epochs = 2
+  config.no_hidden = 8
+  config.update(overrides)
+  return config
+
+
+def test_selection_prefers_score_then_lower_loss():
+  session = trainer.train.Session.__new__(trainer.train.Session)
+  session.objective = Objective(DataSpec(1, 3, 5))
+  best = {'accuracy_validation': 0.8, 'loss_validation': 0.5}
+  assert session._improves({'accuracy_validation': 0.9, 'loss_validation': 9.0}, best)
+  assert session._improves({'accuracy_validation': 0.8, 'loss_validation': 0.5}, best)
+  assert not session._improves({'accuracy_validation': 0.8, 'loss_validation': 0.6}, best)
+  assert not session._improves({'accuracy_validation': 0.7, 'loss_validation': 0.1}, best)
+
+
+def test_plateau_scheduler_divides_lr_after_patience_on_validation_score():
+  config = get_config()
+  config.sched_patience, config.sched_decay_factor, config.lr = 2, 5.0, 1.0
+  optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=config.lr)
+  scheduler = make_scheduler(optimizer, config)
+  lrs = []
+  for score in [0.5, 0.6, 0.6, 0.6, 0.6, 0.7]:
+    scheduler.step(score)
+    lrs.append(optimizer.param_groups[0]['lr'])
+  assert lrs == pytest.approx([1.0, 1.0, 1.0, 1.0, 0.2, 0.2])
+
+
+def test_multistep_scheduler_decays_at_the_given_epochs():
+  config = get_config()
+  config.scheduler, config.sched_decay_steps, config.sched_decay_factor = 'multistep', (2, 4), 10.0
+  optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+  scheduler = make_scheduler(optimizer, config)
+  lrs = []
+  for _ in range(5):
+    scheduler.step()
+    lrs.append(optimizer.param_groups[0]['lr'])
+  assert lrs == pytest.approx([1.0, 0.1, 0.1, 0.01, 0.01])
+
+
+def test_early_stop_after_epochs_without_improvement(tmp_path, monkeypatch):
+  # Scripted validation results: new bests at epochs 1, 2 and 4 (an equal accuracy with a
+  # lower loss counts), none after; with patience 3 the run stops after epoch 7.
+  script = iter([(0.5, 1.0), (0.6, 0.9), (0.6, 0.95), (0.6, 0.8), (0.55, 0.7), (0.6, 0.85),
+                 (0.59, 0.1)] + [(0.1, 9.0)] * 20)
+  tests_run = []
+
+  def evaluate(self, split):
+    if split != 'validation':
+      tests_run.append(split)
+      return {f'loss_{split}': 1.0, f'accuracy_{split}': 0.5}
+    accuracy, loss = next(script)
+    return {'loss_validation': loss, 'accuracy_validation': accuracy}
+
+  monkeypatch.setattr(trainer.train.Session, 'evaluate', evaluate)
+  summary = trainer.run(small_config(tmp_path, epochs=20, max_epochs_no_improvement=3,
+                                     scheduler=''))
+  records = [json.loads(l) for l in open(tmp_path / 'run' / 'metrics.jsonl')]
+  assert [r['epoch'] for r in records if 'accuracy_test' in r] == [1, 2, 4]
+  assert summary['epochs_completed'] == len(records) == 7
+  assert summary['best_epoch'] == 4 and summary['best_val_loss'] == 0.8
+  assert len(tests_run) == 3 + 1  # at each new best, and once more at the end
+
+
+def test_run_dir_is_complete_and_never_overwritten(tmp_path):
+  config = small_config(tmp_path)
+  summary = trainer.run(config)
+  run = tmp_path / 'run'
+  saved = json.loads((run / 'config.json').read_text())
+  assert saved['config']['no_hidden'] == 8 and 'torch' in saved['versions']
+  assert saved['git_commit'] and saved['command_line']
+  records = [json.loads(l) for l in open(run / 'metrics.jsonl')]
+  assert [r['epoch'] for r in records] == [1, 2]
+  for key in ('epoch', 'lr', 'loss_train', 'accuracy_train', 'loss_validation',
+              'accuracy_validation', 'seconds', 'world_size'):
+    assert key in records[0]
+  on_disk = json.loads((run / 'summary.json').read_text())
+  assert on_disk == summary
+  for key in ('best_val_accuracy', 'best_val_loss', 'best_test_accuracy', 'best_epoch',
+              'epochs_completed', 'no_params', 'num_train', 'num_validation', 'num_test'):
+    assert on_disk[key] is not None
+  last = torch.load(run / 'checkpoints' / 'last.pt', weights_only=True)
+  assert last['epoch'] == 2 and {'model', 'optimizer', 'scheduler', 'rng'} <= set(last)
+  before = (run / 'metrics.jsonl').read_bytes()
+  with pytest.raises(trainer.RunDirError, match='already holds a run'):
+    trainer.run(small_config(tmp_path))
+  assert (run / 'metrics.jsonl').read_bytes() == before
+
+
+def test_resume_refuses_a_different_experiment(tmp_path):
+  trainer.run(small_config(tmp_path, epochs=1))
+  with pytest.raises(trainer.RunDirError, match='no_hidden=8 \\(now 16\\)'):
+    trainer.run(small_config(tmp_path, epochs=2, resume=True, no_hidden=16))
+
+
+def test_wandb_offline_writes_its_files(tmp_path):
+  trainer.run(small_config(tmp_path, epochs=1, wandb_mode='offline'))
+  runs = list((tmp_path / 'run' / 'wandb').glob('offline-run-*'))
+  assert len(runs) == 1 and list(runs[0].glob('*.wandb'))
+
+
+def metrics_without_time(path):
+  records = [json.loads(l) for l in open(path)]
+  for r in records:
+    r.pop('seconds')
+  return records
+
+
+def cli_args(tmp_path, name, epochs):
+  return [f'--config.data_root={tmp_path / "data"}', f'--config.run_dir={tmp_path / name}',
+          '--config.wandb_mode=disabled', f'--config.epochs={epochs}', '--config.no_hidden=8',
+          '--config.batch_size=8', '--config.device=cpu']
+
+
+def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path):
+  epochs = 8
+  full = run_cli(*cli_args(tmp_path, 'full', epochs))
+  assert full.returncode == 0, full.stderr
+  metrics = tmp_path / 'killed' / 'metrics.jsonl'
+  process = subprocess.Popen([sys.executable, str(ROOT / 'run_experiment.py'),
+                              *cli_args(tmp_path, 'killed', epochs)], cwd=ROOT,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  deadline = time.time() + 240
+  while time.time() < deadline and process.poll() is None:
+    if metrics.exists() and len(metrics.read_text().splitlines()) >= 3:
+      break
+    time.sleep(0.01)
+  assert process.poll() is None, 'the run ended before it could be killed'
+  process.send_signal(signal.SIGKILL)
+  process.wait()
+  killed_at = len(metrics.read_text().splitlines())
+  assert killed_at < epochs
+  resumed = run_cli(*cli_args(tmp_path, 'killed', epochs), '--config.resume=True')
+  assert resumed.returncode == 0, resumed.stderr
+  assert metrics_without_time(metrics) == metrics_without_time(tmp_path / 'full' / 'metrics.jsonl')
+  summary = json.loads((tmp_path / 'killed' / 'summary.json').read_text())
+  assert summary == json.loads((tmp_path / 'full' / 'summary.json').read_text())

@@ -1,0 +1,7 @@
+"""Training: `trainer.run(config)` trains the configured experiment and returns its summary."""
+from trainer.errors import (EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED, USER_ERRORS,
+                            ConfigError, Diverged, Interrupted, RunDirError)
+from trainer.train import run
+
+__all__ = ['run', 'ConfigError', 'RunDirError', 'Diverged', 'Interrupted', 'USER_ERRORS',
+           'EXIT_BAD_INPUT', 'EXIT_DIVERGED', 'EXIT_INTERRUPTED']

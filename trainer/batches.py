@@ -1,0 +1,56 @@
+"""Batches from a split: an epoch's order from the seed, sharded over processes."""
+from typing import Iterator, Tuple
+
+import torch
+from torch.utils.data import DataLoader, Dataset, TensorDataset
+
+
+def epoch_order(num_items: int, seed: int, epoch: int, shuffle: bool) -> torch.Tensor:
+  """The item order of an epoch: a function of (seed, epoch) only, so a resumed run repeats it."""
+  if not shuffle:
+    return torch.arange(num_items)
+  generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+  return torch.randperm(num_items, generator=generator)
+
+
+def shard(order: torch.Tensor, rank: int, world_size: int, equal: bool) -> torch.Tensor:
+  """This process's items. equal=True (training) wraps around so every process takes the same
+  number of steps; equal=False (evaluation) covers each item exactly once."""
+  if world_size == 1:
+    return order
+  if equal:
+    per_process = -(-len(order) // world_size)
+    order = torch.cat([order, order[:per_process * world_size - len(order)]])
+  return order[rank::world_size]
+
+
+def num_batches(num_items: int, batch_size: int) -> int:
+  return -(-num_items // batch_size)
+
+
+def iterate(dataset: Dataset, indices: torch.Tensor, batch_size: int, device: torch.device,
+            num_workers: int = 0, start: int = 0) -> Iterator[Tuple[torch.Tensor, ...]]:
+  """Batches of `dataset[indices]` on `device`, skipping the first `start` batches."""
+  chunks = indices.split(batch_size)[start:]
+  if isinstance(dataset, TensorDataset):
+    # Index whole tensors: no per-item collation. On a GPU the tensors may already live there.
+    for chunk in chunks:
+      chunk = chunk.to(dataset.tensors[0].device)
+      yield tuple(t[chunk].to(device, non_blocking=True) for t in dataset.tensors)
+    return
+  loader = DataLoader(dataset, batch_sampler=[c.tolist() for c in chunks],
+                      num_workers=num_workers, pin_memory=device.type == 'cuda')
+  for batch in loader:
+    yield tuple(t.to(device, non_blocking=True) for t in batch)
+
+
+def place(dataset: Dataset, device: torch.device, max_fraction: float = 0.25) -> Dataset:
+  """Moves an in-memory split to the GPU once when it takes at most `max_fraction` of its
+  free memory; otherwise batches are copied from pinned host memory as they are needed."""
+  if device.type != 'cuda' or not isinstance(dataset, TensorDataset):
+    return dataset
+  size = sum(t.numel() * t.element_size() for t in dataset.tensors)
+  free, _ = torch.cuda.mem_get_info(device)
+  if size <= max_fraction * free:
+    return TensorDataset(*(t.to(device) for t in dataset.tensors))
+  return TensorDataset(*(t.pin_memory() for t in dataset.tensors))

@@ -1,0 +1,97 @@
+"""The rules a config must satisfy, checked before any work: the one place that knows them."""
+import warnings
+
+from trainer.errors import ConfigError
+
+OPTIMIZERS = ('Adam', 'SGD', 'RMSprop')
+SCHEDULERS = ('plateau', 'multistep', '')
+WANDB_MODES = ('offline', 'online', 'disabled')
+AMP_MODES = ('', 'bf16')
+NORMALIZATIONS = ('per_time_step', 'per_channel')
+UEA_SPLITS = ('official', 'pooled')
+# Data sets whose pipelines support dropping time steps (SPEC section 3).
+DROP_DATASETS = ('CharTrajectories', 'UEA', 'SpeechCommands')
+RESAMPLE_DATASETS = ('CharTrajectories', 'UEA', 'SpeechCommands')
+
+
+def check_config(config) -> None:
+  """Raises ConfigError naming the first key that cannot work, and what to set."""
+  import datasets
+  import models
+  from models.kernelnet import ACTIVATIONS, INITS, NORM_TYPES
+  c = config
+  _one_of(c, 'dataset', datasets.NAMES)
+  _one_of(c, 'model', models.NAMES)
+  _one_of(c, 'optimizer', OPTIMIZERS)
+  _one_of(c, 'scheduler', SCHEDULERS)
+  _one_of(c, 'kernelnet_activation_function', ACTIVATIONS)
+  _one_of(c, 'kernelnet_norm_type', NORM_TYPES)
+  _one_of(c, 'kernelnet_init', INITS)
+  _one_of(c, 'wandb_mode', WANDB_MODES)
+  _one_of(c, 'amp', AMP_MODES)
+  _one_of(c, 'normalization', NORMALIZATIONS)
+  _one_of(c, 'uea_split', UEA_SPLITS)
+  _require(c.device == 'auto' or c.device == 'cpu' or c.device.startswith('cuda'),
+           'device', c.device, 'auto, cpu, cuda or cuda:<index>')
+  _require(c.lr > 0, 'lr', c.lr, 'a learning rate > 0, e.g. 0.001')
+  _require(c.batch_size >= 1, 'batch_size', c.batch_size, 'an integer >= 1')
+  _require(c.epochs >= 0, 'epochs', c.epochs, 'an integer >= 0')
+  for key in ('dropout', 'dropout_in', 'weight_dropout'):
+    _require(0 <= c[key] < 1, key, c[key], 'a probability in [0, 1)')
+  _require(0 <= c.drop_rate < 100, 'drop_rate', c.drop_rate, 'a percentage in [0, 100)')
+  _require(c.sr_train >= 1, 'sr_train', c.sr_train, 'an integer >= 1')
+  _require(c.sr_test >= 0, 'sr_test', c.sr_test, 'an integer >= 1, or 0 for sr_train')
+  _require(c.no_hidden >= 1, 'no_hidden', c.no_hidden, 'an integer >= 1')
+  _require(c.no_blocks >= 1, 'no_blocks', c.no_blocks, 'an integer >= 1')
+  minimum_hidden = 2 if c.kernelnet_activation_function == 'RandomFourier' else 1
+  _require(c.kernelnet_no_hidden >= minimum_hidden, 'kernelnet_no_hidden',
+           c.kernelnet_no_hidden, f'an integer >= {minimum_hidden}')
+  _require(c.kernelnet_omega_0 > 0, 'kernelnet_omega_0', c.kernelnet_omega_0, 'a value > 0')
+  _require(c.whitening_scale > 0, 'whitening_scale', c.whitening_scale, 'a value > 0')
+  _require(c.sched_decay_factor >= 1, 'sched_decay_factor', c.sched_decay_factor,
+           'a divisor >= 1, e.g. 5')
+  _require(c.sched_patience >= 0, 'sched_patience', c.sched_patience, 'an integer >= 0')
+  _require(c.max_epochs_no_improvement >= 1, 'max_epochs_no_improvement',
+           c.max_epochs_no_improvement, 'an integer >= 1')
+  _require(c.clip >= 0, 'clip', c.clip, 'a norm >= 0 (0: no clipping)')
+  _require(c.weight_decay >= 0, 'weight_decay', c.weight_decay, 'a value >= 0')
+  _require(0 <= c.validation_split < 1, 'validation_split', c.validation_split,
+           'a fraction in [0, 1)')
+  _require(c.num_workers >= 0, 'num_workers', c.num_workers, 'an integer >= 0')
+  _require(c.optimizer_momentum >= 0, 'optimizer_momentum', c.optimizer_momentum, 'a value >= 0')
+  _require(c.cnn_kernel_size >= 0, 'cnn_kernel_size', c.cnn_kernel_size, 'an integer >= 0')
+  if c.cnn_kernel_size and c.model != 'BFCNN':
+    raise ConfigError(f'cnn_kernel_size={c.cnn_kernel_size} only applies to model=BFCNN; '
+                      'drop it or set --config.model=BFCNN')
+  if c.scheduler == 'multistep':
+    steps = c.sched_decay_steps
+    _require(all(isinstance(s, int) and s > 0 for s in steps), 'sched_decay_steps', steps,
+             'a tuple of epochs, e.g. "(75,)"')
+  if c.drop_rate and (c.dataset not in DROP_DATASETS or
+                      (c.dataset == 'SpeechCommands' and c.mfcc)):
+    raise ConfigError(f'drop_rate={c.drop_rate} is supported only for CharTrajectories, UEA '
+                      'and raw SpeechCommands (mfcc=False); set --config.drop_rate=0')
+  if (c.sr_train != 1 or c.sr_test) and c.dataset not in RESAMPLE_DATASETS:
+    raise ConfigError(f'sr_train/sr_test apply only to {", ".join(RESAMPLE_DATASETS)}; '
+                      f'dataset={c.dataset} needs sr_train=1 and sr_test=0')
+  if c.dataset == 'SpeechCommands' and c.mfcc and (c.sr_train != 1 or c.sr_test):
+    warnings.warn('sr_train/sr_test are ignored with mfcc=True (as published)')
+  if c.augment and c.dataset != 'CIFAR10':
+    raise ConfigError(f'augment=True is implemented for CIFAR10 only, not {c.dataset}; '
+                      'set --config.augment=False')
+  if c.pretrained and not c.path:
+    raise ConfigError('pretrained=True needs the checkpoint file: add --config.path=<file>')
+  if not c.train and not c.pretrained:
+    raise ConfigError('train=False only tests a trained model: add --config.pretrained=True '
+                      '--config.path=<checkpoint>')
+
+
+def _one_of(config, key: str, valid) -> None:
+  if config[key] not in valid:
+    shown = ', '.join(repr(v) if v == '' else str(v) for v in valid)
+    raise ConfigError(f'unknown {key} {config[key]!r}; valid: {shown}')
+
+
+def _require(ok: bool, key: str, value, expected: str) -> None:
+  if not ok:
+    raise ConfigError(f'{key}={value!r} is invalid; expected {expected}')

@@ -1,0 +1,70 @@
+"""Where metrics go: metrics.jsonl, wandb (offline by default), and the console."""
+import json
+import os
+import sys
+from typing import Any, Dict, List
+
+from trainer import checkpointing
+
+
+class RunLogger:
+  """Writes per-epoch records to metrics.jsonl and wandb, and one summary line per epoch."""
+
+  def __init__(self, config, run_dir: str, wandb_id: str, enabled: bool = True):
+    self.enabled = enabled  # False on every process but rank 0
+    self.metrics_path = os.path.join(run_dir, 'metrics.jsonl')
+    self.wandb = None
+    if enabled and config.wandb_mode != 'disabled':
+      self.wandb = _start_wandb(config, run_dir, wandb_id)
+
+  def restore(self, history: List[Dict[str, Any]]) -> None:
+    """Rewrites metrics.jsonl from a checkpoint's history, so no epoch is duplicated or lost."""
+    if self.enabled:
+      lines = ''.join(json.dumps(record) + '\n' for record in history)
+      checkpointing.atomic_write(self.metrics_path, lambda f: f.write(lines.encode()))
+
+  def log_epoch(self, record: Dict[str, Any]) -> None:
+    if not self.enabled:
+      return
+    with open(self.metrics_path, 'a') as f:
+      f.write(json.dumps(record) + '\n')
+    if self.wandb is not None:
+      self.wandb.log(record, step=record['epoch'])
+    print(epoch_line(record), flush=True)
+
+  def log_summary(self, summary: Dict[str, Any]) -> None:
+    if self.wandb is not None:
+      self.wandb.summary.update(summary)
+
+  def finish(self, exit_code: int = 0) -> None:
+    if self.wandb is not None:
+      self.wandb.finish(exit_code=exit_code)
+      self.wandb = None
+
+
+def _start_wandb(config, run_dir: str, wandb_id: str):
+  import wandb
+  os.environ.setdefault('WANDB_SILENT', 'true')
+  return wandb.init(
+      project=config.wandb_project, entity=config.wandb_entity or None,
+      name=os.path.basename(os.path.normpath(run_dir)), id=wandb_id, resume='allow',
+      dir=run_dir, mode=config.wandb_mode, config=json.loads(config.to_json()),
+      notes=config.comment or None)
+
+
+def epoch_line(record: Dict[str, Any]) -> str:
+  parts = [f"epoch {record['epoch']:>3}"]
+  for key in ('loss_train', 'accuracy_train', 'loss_validation', 'accuracy_validation',
+              'recall_accuracy_validation', 'accuracy_test', 'recall_accuracy_test', 'loss_test'):
+    if key in record:
+      parts.append(f'{key} {record[key]:.4f}')
+  parts.append(f"lr {record['lr']:.2e}  {record['seconds']:.1f}s")
+  return '  '.join(parts)
+
+
+def progress(iterable, total: int, description: str, enabled: bool):
+  """A tqdm bar on a terminal; nothing extra in logs and pipes."""
+  if enabled and sys.stderr.isatty():
+    from tqdm import tqdm
+    return tqdm(iterable, total=total, desc=description, leave=False, dynamic_ncols=True)
+  return iterable

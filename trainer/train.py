@@ -1,0 +1,364 @@
+"""Training as published (SPEC section 4), with a complete record and exact resume.
+
+    summary = trainer.run(config)     # never reads absl flags: tests call it with a config
+
+Every epoch: train, validate; at a new best (validation score, ties to the lower loss) the
+test split is evaluated. Early stop after `max_epochs_no_improvement` epochs without a new best;
+then the best weights are restored and tested once more.
+"""
+import contextlib
+import math
+import os
+import random
+import signal
+import time
+from typing import Any, Dict, Optional
+
+import numpy as np
+import torch
+
+import datasets
+import models
+from trainer import batches, checkpointing, distributed, run_dir as run_dirs
+from trainer.config_checks import check_config
+from trainer.errors import Diverged, Interrupted
+from trainer.logger import RunLogger, progress
+from trainer.objectives import Objective
+
+
+def run(config) -> Dict[str, Any]:
+  """Trains (or, with train=False, tests) the configured experiment; returns the summary."""
+  check_config(config)
+  device = resolve_device(config.device)
+  context = distributed.setup(device.type)
+  if context.world_size > 1 and device.type == 'cuda':
+    device = torch.device('cuda', context.local_rank)
+    torch.cuda.set_device(device)
+  run_dir = run_dirs.check(config)
+  paths = run_dirs.paths(run_dir)
+  resumed = checkpointing.load(paths['last']) if config.resume and os.path.exists(paths['last']) else None
+
+  _seed_everything(config.seed)
+  splits = datasets.load(config, resumed['data_state'] if resumed else None)
+  model = models.get_model(config, splits.spec)
+  if config.pretrained:
+    models.load_checkpoint(model, config.path)
+    # A published file switches the model to the published odd-length FFT; record it.
+    config.published_fft_odd_lengths = any(
+        getattr(m, 'published_fft_odd_lengths', False) for m in model.modules())
+  model.to(device)
+
+  wandb_id = (run_dirs.read_config(run_dir)['wandb_id'] if config.resume
+              else _new_wandb_id())
+  if context.is_main and not config.resume:
+    run_dirs.write_config(config, run_dir, context.world_size, wandb_id)
+  logger = RunLogger(config, run_dir, wandb_id, enabled=context.is_main)
+  session = Session(config, model, splits, device, context, logger, paths)
+  try:
+    summary = session.train(resumed) if config.train else session.test_only()
+    logger.log_summary(summary)
+    logger.finish(0)
+    return summary
+  except BaseException:
+    logger.finish(1)
+    raise
+  finally:
+    distributed.teardown()
+
+
+def resolve_device(name: str) -> torch.device:
+  """auto: CUDA when present. cuda without a GPU warns loudly and uses the CPU, as published."""
+  if name == 'auto':
+    return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+  if name.startswith('cuda') and not torch.cuda.is_available():
+    print('WARNING: device=cuda but no CUDA device is available: running on the CPU',
+          flush=True)
+    return torch.device('cpu')
+  return torch.device(name)
+
+
+def _seed_everything(seed: int):
+  random.seed(seed)
+  np.random.seed(seed)
+  torch.manual_seed(seed)
+
+
+def _new_wandb_id() -> str:
+  import uuid
+  return uuid.uuid4().hex[:12]
+
+
+class StopSignal:
+  """SIGTERM / SIGINT set a flag; the loop checkpoints at the next batch boundary and exits."""
+
+  def __init__(self):
+    self.received = None
+    self._previous = {}
+
+  def __enter__(self):
+    for sig in (signal.SIGTERM, signal.SIGINT):
+      try:
+        self._previous[sig] = signal.signal(sig, self._handle)
+      except ValueError:  # not the main thread: leave the signals alone
+        pass
+    return self
+
+  def _handle(self, signum, frame):
+    self.received = signal.Signals(signum).name
+    signal.signal(signum, self._previous.get(signum, signal.SIG_DFL))  # a second one is final
+
+  def __exit__(self, *exc):
+    for sig, handler in self._previous.items():
+      signal.signal(sig, handler)
+
+
+class Session:
+  """One training run's moving parts; `train` is the epoch loop."""
+
+  def __init__(self, config, model, splits, device, context, logger, paths):
+    self.config = config
+    self.model = model
+    self.splits = splits
+    self.device = device
+    self.context = context
+    self.logger = logger
+    self.paths = paths
+    self.objective = Objective(splits.spec)
+    self.data = {name: batches.place(getattr(splits, name), device)
+                 for name in ('train', 'validation', 'test')}
+    self.test_is_validation = splits.test is splits.validation
+    self.network = self._wrap(model)
+    self.optimizer = make_optimizer(model, config)
+    self.scheduler = make_scheduler(self.optimizer, config)
+    self.amp = (torch.autocast(device.type, dtype=torch.bfloat16) if config.amp == 'bf16'
+                else contextlib.nullcontext())
+
+  def _wrap(self, model):
+    network = model
+    if self.context.world_size > 1:
+      ids = [self.device.index] if self.device.type == 'cuda' else None
+      network = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    if self.config.compile:
+      network = torch.compile(network)
+    return network
+
+  # ---- The loop ------------------------------------------------------------------------------
+
+  def train(self, resumed: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    state = self._restore(resumed) if resumed else self._fresh_state()
+    with StopSignal() as stop:
+      while state['epoch'] < self.config.epochs and not self._early_stop(state):
+        epoch = state['epoch'] + 1
+        start = time.time()
+        train_metrics = self._train_epoch(epoch, state, stop)
+        record = self._end_epoch(epoch, state, train_metrics, time.time() - start)
+        self.logger.log_epoch(record)
+    return self._finish(state)
+
+  def _fresh_state(self) -> Dict[str, Any]:
+    return {'epoch': 0, 'best': None, 'best_model': None, 'epochs_no_improvement': 0,
+            'history': []}
+
+  def _early_stop(self, state) -> bool:
+    return state['epochs_no_improvement'] >= self.config.max_epochs_no_improvement
+
+  def _train_epoch(self, epoch: int, state, stop: StopSignal) -> Dict[str, float]:
+    partial = state.pop('partial', None)
+    order = batches.epoch_order(len(self.data['train']), self.config.seed, epoch, shuffle=True)
+    indices = batches.shard(order, self.context.rank, self.context.world_size, equal=True)
+    total = batches.num_batches(len(indices), self.config.batch_size)
+    first = partial['batch'] if partial else 0
+    sums = ({k: torch.tensor(v, device=self.device) for k, v in partial['sums'].items()}
+            if partial else {})
+    self.network.train()
+    steps = batches.iterate(self.data['train'], indices, self.config.batch_size, self.device,
+                            self.config.num_workers, start=first)
+    for step, (x, y) in enumerate(progress(steps, total - first, f'epoch {epoch}',
+                                           self.context.is_main), start=first):
+      if distributed.any_process(stop.received is not None, self.device):
+        self._save_interrupted(epoch, step, sums, state)
+        raise Interrupted(stop.received or 'a stop signal')
+      batch_sums = self._train_step(x, y)
+      sums = {k: sums.get(k, 0) + v for k, v in batch_sums.items()}
+    totals = distributed.sum_over_processes(sums)
+    if not math.isfinite(totals['loss']):
+      raise Diverged(f'the training loss became {totals["loss"]} in epoch {epoch}')
+    return self.objective.metrics(totals, 'train')
+
+  def _train_step(self, x, y) -> Dict[str, torch.Tensor]:
+    self.optimizer.zero_grad(set_to_none=True)
+    with self.amp:
+      outputs = self.network(x)
+      loss = self.objective.loss(outputs, y)
+      if self.config.weight_decay:
+        loss = loss + self.config.weight_decay * models.kernel_norm_penalty(self.model)
+    loss.backward()
+    if self.config.clip > 0:
+      torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip)
+    self.optimizer.step()
+    return self.objective.sums(outputs, y, loss)
+
+  @torch.no_grad()
+  def evaluate(self, split: str) -> Dict[str, float]:
+    self.network.eval()
+    data = self.data[split]
+    order = batches.epoch_order(len(data), self.config.seed, 0, shuffle=False)
+    indices = batches.shard(order, self.context.rank, self.context.world_size, equal=False)
+    sums, outputs_all, targets_all = {}, [], []
+    for x, y in batches.iterate(data, indices, self.config.batch_size, self.device,
+                                self.config.num_workers):
+      with self.amp:
+        outputs = self.network(x)
+        loss = self.objective.loss(outputs, y)
+      batch_sums = self.objective.sums(outputs, y, loss)
+      sums = {k: sums.get(k, 0) + v for k, v in batch_sums.items()}
+      if self.config.report_auc:
+        outputs_all.append(outputs.float().cpu())
+        targets_all.append(y.cpu())
+    metrics = self.objective.metrics(distributed.sum_over_processes(sums), split)
+    if self.config.report_auc and self.context.world_size == 1:
+      metrics[f'auc_{split}'] = self.objective.auc(torch.cat(outputs_all),
+                                                   torch.cat(targets_all))
+    return metrics
+
+  def _end_epoch(self, epoch: int, state, train_metrics, seconds: float) -> Dict[str, Any]:
+    validation = self.evaluate('validation')
+    if not math.isfinite(validation['loss_validation']):
+      raise Diverged(f'the validation loss became {validation["loss_validation"]} in epoch '
+                     f'{epoch}')
+    record = {'epoch': epoch, 'lr': self.optimizer.param_groups[0]['lr'], **train_metrics,
+              **validation}
+    if self._improves(validation, state['best']):
+      test = self._test_metrics(validation)
+      state['best'] = {'epoch': epoch, **validation, **test}
+      state['best_model'] = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+      state['epochs_no_improvement'] = 0
+      record.update(test)
+      if self.context.is_main:
+        checkpointing.save(self.paths['best'], {'model': state['best_model'],
+                                                'metrics': state['best'],
+                                                'data_state': self.splits.state})
+    else:
+      state['epochs_no_improvement'] += 1
+    self._step_scheduler(validation)
+    record.update(seconds=seconds, world_size=self.context.world_size)
+    state['epoch'] = epoch
+    state['history'].append(record)
+    if self.context.is_main:
+      checkpointing.save(self.paths['last'], self._checkpoint(state))
+    return record
+
+  def _improves(self, validation, best) -> bool:
+    """A higher validation score, or an equal one with a loss no higher (published rule)."""
+    if best is None:
+      return True
+    score, best_score = self.objective.score(validation), self.objective.score(best)
+    return score > best_score or (score == best_score and
+                                  validation['loss_validation'] <= best['loss_validation'])
+
+  def _test_metrics(self, validation) -> Dict[str, float]:
+    if self.test_is_validation:  # the published MNIST / CIFAR10 protocol: no need to run twice
+      return {k.replace('_validation', '_test'): v for k, v in validation.items()}
+    return self.evaluate('test')
+
+  def _step_scheduler(self, validation):
+    if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+      self.scheduler.step(self.objective.score(validation))
+    elif self.scheduler is not None:
+      self.scheduler.step()
+
+  # ---- Checkpoints -----------------------------------------------------------------------------
+
+  def _checkpoint(self, state) -> Dict[str, Any]:
+    return {
+        'model': self.model.state_dict(),
+        'optimizer': self.optimizer.state_dict(),
+        'scheduler': self.scheduler.state_dict() if self.scheduler else None,
+        'rng': checkpointing.rng_state(),
+        'data_state': self.splits.state,
+        **state,
+    }
+
+  def _save_interrupted(self, epoch: int, step: int, sums, state):
+    """A mid-epoch checkpoint: resuming continues this epoch at batch `step`."""
+    if self.context.is_main:
+      partial = {'batch': step, 'sums': {k: float(v) for k, v in sums.items()}}
+      checkpointing.save(self.paths['last'], dict(self._checkpoint(state), partial=partial))
+
+  def _restore(self, resumed) -> Dict[str, Any]:
+    self.model.load_state_dict(resumed['model'])
+    self.optimizer.load_state_dict(resumed['optimizer'])
+    if self.scheduler is not None and resumed['scheduler'] is not None:
+      self.scheduler.load_state_dict(resumed['scheduler'])
+    checkpointing.set_rng_state(resumed['rng'])
+    state = {k: resumed[k] for k in ('epoch', 'best', 'best_model', 'epochs_no_improvement',
+                                     'history')}
+    if 'partial' in resumed:
+      state['partial'] = resumed['partial']
+    self.logger.restore(state['history'])
+    print(f'resuming after epoch {state["epoch"]}'
+          + (f', batch {state["partial"]["batch"]}' if 'partial' in state else ''), flush=True)
+    return state
+
+  # ---- The end -------------------------------------------------------------------------------
+
+  def _finish(self, state) -> Dict[str, Any]:
+    best = state['best'] or {}
+    if state['best_model'] is not None:
+      self.model.load_state_dict(state['best_model'])
+    final = self.evaluate('test')
+    summary = {
+        'best_val_accuracy': best.get('accuracy_validation'),
+        'best_val_loss': best.get('loss_validation'),
+        'best_test_accuracy': best.get('accuracy_test'),
+        'best_test_loss': best.get('loss_test'),
+        'best_epoch': best.get('epoch'),
+        'epochs_completed': state['epoch'],
+        **{f'final_{k}': v for k, v in final.items()},
+        **self._sizes(),
+    }
+    for key in ('recall_accuracy_validation', 'recall_accuracy_test', 'auc_validation',
+                'auc_test'):
+      if key in best:
+        summary[f'best_{key}'] = best[key]
+    if self.context.is_main:
+      checkpointing.write_json(self.paths['summary'], summary)
+    print('done: ' + '  '.join(f'{k} {v:.4f}' if isinstance(v, float) else f'{k} {v}'
+                                for k, v in summary.items() if v is not None), flush=True)
+    return summary
+
+  def test_only(self) -> Dict[str, Any]:
+    metrics = self.evaluate('test')
+    summary = {**metrics, 'best_test_accuracy': metrics.get('accuracy_test'),
+               'best_test_loss': metrics.get('loss_test'), 'epochs_completed': 0,
+               **self._sizes()}
+    if self.context.is_main:
+      checkpointing.write_json(self.paths['summary'], summary)
+    print('test: ' + '  '.join(f'{k} {v:.4f}' for k, v in metrics.items()), flush=True)
+    return summary
+
+  def _sizes(self) -> Dict[str, int]:
+    return {'no_params': sum(p.numel() for p in self.model.parameters() if p.requires_grad),
+            'num_train': len(self.splits.train), 'num_validation': len(self.splits.validation),
+            'num_test': len(self.splits.test)}
+
+
+def make_optimizer(model, config) -> torch.optim.Optimizer:
+  params = model.parameters()
+  if config.optimizer == 'SGD':
+    return torch.optim.SGD(params, lr=config.lr, momentum=config.optimizer_momentum)
+  if config.optimizer == 'RMSprop':
+    return torch.optim.RMSprop(params, lr=config.lr)
+  return torch.optim.Adam(params, lr=config.lr)
+
+
+def make_scheduler(optimizer, config):
+  if config.scheduler == 'plateau':
+    return torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode='max', factor=1.0 / config.sched_decay_factor,
+        patience=config.sched_patience)
+  if config.scheduler == 'multistep':
+    return torch.optim.lr_scheduler.MultiStepLR(
+        optimizer, milestones=list(config.sched_decay_steps),
+        gamma=1.0 / config.sched_decay_factor)
+  return None
