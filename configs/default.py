@@ -2,8 +2,10 @@
 
     python run_experiment.py                      # or: make run
 
-Needs no download, no GPU and no wandb account. On a 2-core CPU it trains in about a minute
-and reaches about 98% test accuracy (official TEST file; validation is 15% of TRAIN).
+Needs no download, no GPU and no wandb account. On a 2-core CPU it trains 60 epochs in well
+under a minute and reaches about 98% test accuracy (97.8-98.6% over seeds 0-3) on the official
+TEST file; validation is 15% of TRAIN. JapaneseVowels series are short (7-29 steps) with
+12 cepstrum channels on different scales, so statistics are per channel here.
 
 Every key of the published CKConv code is here with its published name and meaning, so the
 paper's command lines (`--config.<key>=<value>`) run unchanged. The other experiment files in
@@ -114,9 +116,10 @@ def get_config() -> ml_collections.ConfigDict:
   c.uea_name = 'JapaneseVowels'
   c.uea_split = 'official'
   c.validation_split = 0.15
+  c.normalization = 'per_channel'
   c.kernelnet_omega_0 = 10.0
   c.dropout = 0.1
   c.batch_size = 32
-  c.epochs = 30
-  c.sched_patience = 5
+  c.epochs = 60
+  c.sched_patience = 10
   return c

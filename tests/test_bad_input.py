@@ -1,0 +1,92 @@
+"""Every refusal is one `error:` line, a non-zero exit and no traceback, before any work."""
+import pathlib
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from trainer import EXIT_BAD_INPUT
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+# (name, arguments, a phrase the error line must contain). {tmp} is a fresh folder per case.
+CASES = [
+    ('unknown dataset', ['--config.dataset=Foo'], "unknown dataset 'Foo'; valid: MNIST"),
+    ('unknown model', ['--config.model=LSTM'], "unknown model 'LSTM'; valid: CKCNN, BFCNN"),
+    ('unknown activation', ['--config.kernelnet_activation_function=Tanh'],
+     "unknown kernelnet_activation_function 'Tanh'; valid: Sine"),
+    ('unknown optimizer', ['--config.optimizer=Adagrad'], 'valid: Adam, SGD, RMSprop'),
+    ('misspelt key', ['--config.lrr=0.1'], 'Did you mean "lr"'),
+    ('value of the wrong type', ['--config.batch_size=abc'], "--config.batch_size=abc"),
+    ('missing config file', ['--config=configs/nope.py'], 'configs/nope.py'),
+    ('unknown config variant', ['--config=configs/pmnist.py:2m'], 'valid'),
+    ('negative learning rate', ['--config.lr=-0.1'], 'lr=-0.1 is invalid'),
+    ('zero batch size', ['--config.batch_size=0'], 'batch_size=0 is invalid'),
+    ('dropout 1.5', ['--config.dropout=1.5'], 'dropout=1.5 is invalid'),
+    ('drop_rate 150', ['--config.dataset=CharTrajectories', '--config.drop_rate=150'],
+     'drop_rate=150 is invalid'),
+    ('drop_rate on MNIST', ['--config.dataset=MNIST', '--config.drop_rate=30'],
+     'drop_rate=30 is supported only for'),
+    ('test without a model', ['--config.train=False'], 'train=False only tests'),
+    ('missing MNIST', ['--config.dataset=MNIST', '--config.download=False'], 'MNIST'),
+    ('missing SpeechCommands', ['--config.dataset=SpeechCommands', '--config.download=False'],
+     'speech_commands_v0.02'),
+    ('missing CharacterTrajectories', ['--config.dataset=CharTrajectories',
+                                       '--config.download=False'], 'CharacterTrajectories'),
+    ('missing checkpoint', ['--config.pretrained=True', '--config.path={tmp}/nope.pt'],
+     'nope.pt does not exist'),
+    ('corrupt checkpoint', ['--config.pretrained=True', '--config.path={tmp}/junk.pt'],
+     'junk.pt is not a readable PyTorch checkpoint'),
+    ('existing run_dir', ['--config.run_dir={tmp}/taken'], 'already holds a run'),
+    ('resume without run_dir', ['--config.resume=True'], 'resume=True needs'),
+]
+
+
+def prepare(tmp: pathlib.Path):
+  (tmp / 'junk.pt').write_bytes(b'\x00garbage, not a checkpoint')
+  (tmp / 'taken').mkdir()
+  (tmp / 'taken' / 'config.json').write_text('{"config": {}}')
+
+
+def run_case(args, tmp: pathlib.Path):
+  args = [a.format(tmp=tmp) for a in args]
+  base = [f'--config.data_root={tmp}/data', f'--config.run_dir={tmp}/run',
+          '--config.wandb_mode=disabled', '--config.epochs=1']
+  if any(a.startswith('--config=') for a in args):
+    base, args = [a for a in args if a.startswith('--config=')], (
+        base + [a for a in args if not a.startswith('--config=')])
+  if any(a.startswith('--config.run_dir') for a in args):
+    base = [a for a in base if not a.startswith('--config.run_dir')]
+  if any(a.startswith('--config.resume') for a in args):
+    base = [a for a in base if not a.startswith('--config.run_dir')]
+  return subprocess.run([sys.executable, str(ROOT / 'run_experiment.py'), *base, *args],
+                        cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope='module')
+def results(tmp_path_factory):
+  folders = []
+  for i, _ in enumerate(CASES):
+    folder = tmp_path_factory.mktemp(f'case{i}')
+    prepare(folder)
+    folders.append(folder)
+  with ThreadPoolExecutor(max_workers=2) as pool:
+    done = list(pool.map(lambda c: run_case(c[0][1], c[1]), zip(CASES, folders)))
+  return {case[0]: (result, folder) for case, result, folder in zip(CASES, done, folders)}
+
+
+def test_at_least_fifteen_cases():
+  assert len(CASES) >= 15
+
+
+@pytest.mark.parametrize('name,args,phrase', CASES, ids=[c[0] for c in CASES])
+def test_bad_input_gets_one_error_line(results, name, args, phrase):
+  result, folder = results[name]
+  assert result.returncode == EXIT_BAD_INPUT, result.stderr
+  assert 'Traceback' not in result.stderr + result.stdout
+  lines = [l for l in result.stderr.splitlines() if l.strip()]
+  errors = [l for l in lines if l.startswith('error: ')]
+  assert len(errors) == 1, result.stderr
+  assert phrase in errors[0]
+  assert not (folder / 'run' / 'checkpoints').exists()  # refused before any work
