@@ -1,0 +1,44 @@
+"""Fetching raw data so that an interrupted download is never taken for a complete one.
+
+Everything is fetched into a staging directory beside its destination and renamed into place
+only when complete (a rename within one file system is atomic). Failures become one-line
+DataErrors that name the URL and the manual steps.
+"""
+import contextlib
+import pathlib
+import shutil
+import tempfile
+from typing import Iterator, Optional
+
+import torch.hub
+
+from datasets.base import DataError
+
+
+def one_line(error: BaseException) -> str:
+  """The error's message with its line breaks folded, for a one-line DataError."""
+  return ' '.join(str(error).split()) or type(error).__name__
+
+
+@contextlib.contextmanager
+def staging(parent: pathlib.Path) -> Iterator[pathlib.Path]:
+  """A fresh directory inside `parent`, removed on exit with whatever was left in it."""
+  parent.mkdir(parents=True, exist_ok=True)
+  path = pathlib.Path(tempfile.mkdtemp(prefix='.download-', dir=parent))
+  try:
+    yield path
+  finally:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def fetch(url: str, destination: pathlib.Path, manual: str,
+          sha256: Optional[str] = None) -> None:
+  """Downloads `url` to `destination`, checked against `sha256` when given.
+
+  torch.hub writes to a temporary name and renames it only after the whole file (and its
+  hash) checked out. On failure: a DataError naming the URL and the `manual` steps.
+  """
+  try:
+    torch.hub.download_url_to_file(url, str(destination), hash_prefix=sha256, progress=True)
+  except Exception as e:  # URLError, HTTPError, OSError, RuntimeError (hash mismatch), ...
+    raise DataError(f'download of {url} failed ({one_line(e)}); {manual}') from e

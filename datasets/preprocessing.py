@@ -1,0 +1,191 @@
+"""The published pipeline steps for series data (SPEC.md section 3), one function each.
+
+CharacterTrajectories, any UEA set and SpeechCommands go through the same steps, in this order:
+
+    pad_with_last_value -> drop_steps_ (NaN) -> stratified split -> normalise_ (training
+    statistics) -> take (NaN -> 0, mask channel, per split) -> every_nth (sr_train / sr_test)
+
+Tensors are laid out (N, C, L). Raw SpeechCommands is 35k x 16000 float32 (2.2 GB), so the
+steps work in place or chunk by chunk wherever that avoids a second copy of the data.
+"""
+import math
+from typing import Dict, List, Sequence, Tuple
+
+import numpy as np
+import sklearn.model_selection
+import torch
+import torch.utils.data
+
+from datasets.base import DataError
+
+DROP_SEED = 56789  # the published generator seed for dropped time steps
+NORMALIZATIONS = ('per_time_step', 'per_channel')
+CHUNK = 1024  # series per chunk in the chunked passes: ~64 MB of raw SpeechCommands
+
+
+def check_options(config, dataset: str, drop: bool = False, rates: bool = False,
+                  augment: bool = False) -> None:
+  """DataError unless the data options set in `config` apply to `dataset`."""
+  if config.drop_rate and not drop:
+    raise DataError(f'drop_rate={config.drop_rate} does not apply to {dataset}: only '
+                    'CharTrajectories, UEA and raw SpeechCommands (mfcc=False) drop data; '
+                    'set --config.drop_rate=0')
+  if not 0 <= config.drop_rate < 100:
+    raise DataError(f'drop_rate={config.drop_rate} is a percentage of dropped time steps; '
+                    'set it in [0, 100)')
+  if config.augment and not augment:
+    raise DataError(f'augment=True does not apply to {dataset}: only CIFAR10 is augmented; '
+                    'set --config.augment=False')
+  if (config.sr_train != 1 or config.sr_test != 0) and not rates:
+    raise DataError(f'sr_train={config.sr_train}, sr_test={config.sr_test} do not apply to '
+                    f'{dataset}: only CharTrajectories, UEA and raw SpeechCommands are '
+                    'subsampled; set --config.sr_train=1 --config.sr_test=0')
+  if not (isinstance(config.sr_train, int) and config.sr_train >= 1
+          and isinstance(config.sr_test, int) and config.sr_test >= 0):
+    raise DataError(f'sr_train={config.sr_train!r} must be an integer >= 1 and '
+                    f'sr_test={config.sr_test!r} an integer >= 0 (0: the same as sr_train)')
+  if config.normalization not in NORMALIZATIONS:
+    raise DataError(f'normalization={config.normalization!r} is unknown; valid: '
+                    f'{", ".join(NORMALIZATIONS)}')
+
+
+def split_rates(config) -> Dict[str, int]:
+  """Keep every n-th step: sr_train for train and validation, sr_test (else sr_train) for test."""
+  return dict(train=config.sr_train, validation=config.sr_train,
+              test=config.sr_test or config.sr_train)
+
+
+def subsampled_length(length: int, rate: int) -> int:
+  """len(range(length)[::rate])."""
+  return math.ceil(length / rate)
+
+
+def pad_with_last_value(series: Sequence[np.ndarray]) -> torch.Tensor:
+  """(N, C, L_max) float32 from N arrays (C, L_i), each continued with its last value."""
+  length = max(s.shape[-1] for s in series)
+  out = torch.empty(len(series), series[0].shape[0], length)
+  for row, s in zip(out, series):
+    s = torch.from_numpy(np.asarray(s, dtype=np.float32))
+    row[:, :s.shape[-1]] = s
+    row[:, s.shape[-1]:] = s[:, -1:]
+  return out
+
+
+def number_labels(labels: Sequence) -> Tuple[torch.Tensor, List]:
+  """(int64 labels, classes): 0, 1, ... in order of first appearance, as published."""
+  classes = list(dict.fromkeys(labels))  # dict keeps insertion order
+  index = {c: i for i, c in enumerate(classes)}
+  return torch.tensor([index[label] for label in labels], dtype=torch.int64), classes
+
+
+def drop_steps_(x: torch.Tensor, drop_rate: float) -> torch.Tensor:
+  """x with int(L * drop_rate / 100) time steps per series set to NaN in every channel.
+
+  In place. One generator seeded 56789 draws randperm(L) series by series, as published, so
+  the dropped steps of series i depend only on i and L.
+  """
+  length = x.shape[-1]
+  count = int(length * float(drop_rate) / 100.0)
+  generator = torch.Generator().manual_seed(DROP_SEED)
+  for start in range(0, len(x), CHUNK):
+    part = x[start:start + CHUNK]  # a view: filled in place
+    steps = torch.stack([torch.randperm(length, generator=generator)[:count] for _ in part])
+    # One masked fill per chunk: indexing row by row took minutes for raw SpeechCommands.
+    dropped = torch.zeros(len(part), length, dtype=torch.bool).scatter_(1, steps, True)
+    part.masked_fill_(dropped.unsqueeze(1), float('nan'))  # (n, 1, L): every channel
+  return x
+
+
+def split_70_15_15(y: torch.Tensor) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """Indices of the published stratified split: 70% train, then the rest halved (val, test)."""
+  index = np.arange(len(y))
+  labels = y.numpy()
+  try:
+    train, rest = sklearn.model_selection.train_test_split(
+        index, train_size=0.7, random_state=0, shuffle=True, stratify=labels)
+    validation, test = sklearn.model_selection.train_test_split(
+        rest, train_size=0.5, random_state=1, shuffle=True, stratify=labels[rest])
+  except ValueError as e:
+    raise DataError(f'cannot make the stratified 70/15/15 split of {len(y)} series: {e}') from e
+  return train, validation, test
+
+
+def hold_out(y: torch.Tensor, fraction: float, seed: int) -> Tuple[np.ndarray, np.ndarray]:
+  """Indices (kept, held out): a stratified `fraction` of the series, drawn from `seed`."""
+  index = np.arange(len(y))
+  try:
+    return tuple(sklearn.model_selection.train_test_split(
+        index, test_size=fraction, random_state=seed, shuffle=True, stratify=y.numpy()))
+  except ValueError as e:
+    raise DataError(f'cannot hold out validation_split={fraction} of {len(y)} training series '
+                    f'stratified by class: {e}; change --config.validation_split') from e
+
+
+def train_validation_test(config, train_x, train_y, test_x, test_y):
+  """TensorDatasets (train, validation, test) for data with an official train/test split.
+
+  validation_split > 0: a stratified fraction of the training set, drawn from the seed, is
+  held out. 0 (published protocol): the test split doubles as validation.
+  """
+  test = torch.utils.data.TensorDataset(test_x, test_y)
+  if not config.validation_split:
+    return torch.utils.data.TensorDataset(train_x, train_y), test, test
+  kept, held = (torch.from_numpy(i) for i in
+                hold_out(train_y, config.validation_split, config.seed))
+  return (torch.utils.data.TensorDataset(train_x[kept], train_y[kept]),
+          torch.utils.data.TensorDataset(train_x[held], train_y[held]), test)
+
+
+def normalise_(x: torch.Tensor, train: np.ndarray, mode: str) -> torch.Tensor:
+  """x normalised in place: (x - mean) / (std + 1e-5), statistics of x[train], NaN ignored.
+
+  'per_time_step' (published): one mean and unbiased std per time step, pooling series and
+  channels. 'per_channel': one per channel, pooling series and time steps.
+  """
+  dims = (0, 1) if mode == 'per_time_step' else (0, 2)
+  chunks = [torch.from_numpy(train[i:i + CHUNK]) for i in range(0, len(train), CHUNK)]
+  # Two passes over chunks of the training series, so the training block (1.6 GB for raw
+  # SpeechCommands) is never copied whole. Sums run in float32 per chunk (fast; a count stays
+  # exact below 2**24 entries per chunk) and accumulate over chunks in float64.
+  count = total = squares = 0.0
+  for c in chunks:
+    part = x[c]
+    count += (part * 0).add_(1).nansum(dims, keepdim=True).double()  # NaN * 0 stays NaN
+    total += part.nansum(dims, keepdim=True).double()
+  mean = (total / count).to(x.dtype)
+  for c in chunks:
+    squares += (x[c] - mean).square_().nansum(dims, keepdim=True).double()
+  std = (squares / (count - 1)).sqrt().to(x.dtype)
+  # Applied in x's own precision, as the published float32 arithmetic was.
+  return x.sub_(mean).div_(std + 1e-5)
+
+
+def take(x: torch.Tensor, index: np.ndarray, mask: bool) -> torch.Tensor:
+  """x[index]; with `mask`, NaN -> 0 and a last channel appended: 1 observed, 0 dropped.
+
+  (n, C, L) -> (n, C + mask, L). Filled chunk by chunk into one new tensor: no concatenation
+  copy. Channels are dropped together, so channel 0 tells which steps were observed.
+  """
+  n, channels, length = len(index), x.shape[1], x.shape[2]
+  out = x.new_empty((n, channels + int(mask), length))
+  for start in range(0, n, CHUNK):
+    part = x[torch.from_numpy(index[start:start + CHUNK])]
+    if mask:
+      observed = ~part[:, 0].isnan()
+      out[start:start + CHUNK, channels] = observed
+      part.masked_fill_(part.isnan(), 0.0)
+    out[start:start + CHUNK, :channels] = part
+  return out
+
+
+def every_nth(x: torch.Tensor, rate: int) -> torch.Tensor:
+  """x[..., ::rate] as its own contiguous tensor, so the full-rate tensor can be freed."""
+  return x if rate == 1 else x[..., ::rate].contiguous()
+
+
+def subsampled_splits(tensors: Dict[str, torch.Tensor],
+                      rates: Dict[str, int]) -> Dict[str, torch.utils.data.TensorDataset]:
+  """A TensorDataset per split held in `tensors` (<split>_x, <split>_y), x at rates[split]."""
+  return {split: torch.utils.data.TensorDataset(every_nth(tensors[f'{split}_x'], rate),
+                                                tensors[f'{split}_y'])
+          for split, rate in rates.items() if f'{split}_x' in tensors}

@@ -1,0 +1,191 @@
+"""UEA multivariate archive sets from .ts files: any set by name, and CharacterTrajectories.
+
+    data_root/UEA/<Name>/<Name>_TRAIN.ts, <Name>_TEST.ts
+
+Missing files come from sktime's package data for the sets it bundles (JapaneseVowels,
+BasicMotions, ...: a local copy, no network), else from the archive's per-set zip.
+
+The series of TRAIN then TEST are padded to the longest by repeating their last value and
+labelled 0, 1, ... in order of first appearance (SPEC.md section 3). Then either
+  'pooled' (the published protocol, always for CharTrajectories): TRAIN and TEST pooled and
+      split 70/15/15, stratified;
+  'official': TEST is the test split; validation_split of TRAIN (stratified, from the seed)
+      is held out for validation, or with validation_split=0 TEST doubles as validation.
+Dropped steps, normalisation, mask and subsampling follow datasets/preprocessing.py.
+"""
+import pathlib
+import shutil
+import zipfile
+from typing import Dict, List, Tuple
+
+import numpy as np
+import torch
+
+from datasets import cache, download, preprocessing
+from datasets.base import DataError, DataSpec, Splits
+
+ARCHIVE_URL = 'https://timeseriesclassification.com/aeon-toolkit/{name}.zip'
+PROTOCOLS = ('official', 'pooled')
+SPLITS = ('train', 'validation', 'test')
+
+
+def ts_paths(data_root: str, name: str) -> Tuple[pathlib.Path, pathlib.Path]:
+  folder = pathlib.Path(data_root) / 'UEA' / name
+  return folder / f'{name}_TRAIN.ts', folder / f'{name}_TEST.ts'
+
+
+def bundled_folder(name: str) -> pathlib.Path:
+  """Where sktime ships the set's .ts files (the folder may not exist)."""
+  import sktime.datasets  # slow to import; only needed here and to parse .ts files
+  return pathlib.Path(sktime.datasets.__file__).parent / 'data' / name
+
+
+def fetch_ts_files(config, name: str) -> Tuple[pathlib.Path, pathlib.Path]:
+  """The TRAIN and TEST .ts paths, copied or downloaded into place if missing."""
+  paths = ts_paths(config.data_root, name)
+  if all(p.is_file() for p in paths):
+    return paths
+  folder = paths[0].parent
+  url = ARCHIVE_URL.format(name=name)
+  manual = (f'download {url} (or the archive with every set at timeseriesclassification.com) '
+            f'and put {paths[0].name} and {paths[1].name} in {folder}/')
+  bundled = bundled_folder(name)
+  is_bundled = all((bundled / p.name).is_file() for p in paths)
+  if not is_bundled and not config.download:
+    raise DataError(f'UEA set {name} not found: expected {paths[0]} and {paths[1]}; '
+                    f'{manual}, or set --config.download=True')
+  with download.staging(folder.parent) as staging:
+    if is_bundled:  # a local copy, so also without download=True
+      for p in paths:
+        shutil.copyfile(bundled / p.name, staging / p.name)
+    else:
+      archive = staging / f'{name}.zip'
+      download.fetch(url, archive, manual)
+      extract_ts_files(archive, [p.name for p in paths], staging, manual)
+    folder.mkdir(parents=True, exist_ok=True)
+    for p in paths:
+      (staging / p.name).replace(p)
+  return paths
+
+
+def extract_ts_files(archive: pathlib.Path, names: List[str], into: pathlib.Path,
+                     manual: str) -> None:
+  """Extracts the members called `names` (in whatever folder of the zip) into `into`."""
+  try:
+    with zipfile.ZipFile(archive) as z:
+      members = {pathlib.PurePosixPath(m).name: m for m in z.namelist()}
+      for n in names:
+        if n not in members:
+          raise DataError(f'{archive.name} downloaded but has no {n}; {manual}')
+        with z.open(members[n]) as source, open(into / n, 'wb') as target:
+          shutil.copyfileobj(source, target)
+  except zipfile.BadZipFile as e:  # also a CRC mismatch of a member
+    raise DataError(f'{archive.name} downloaded but is not a valid zip ({e}); {manual}') from e
+
+
+def read_ts(path: pathlib.Path) -> Tuple[List[np.ndarray], List[str]]:
+  """Series as (C, L_i) float arrays and their labels, parsed by sktime's .ts reader."""
+  from sktime.datasets import load_from_tsfile_to_dataframe  # slow to import
+  try:
+    frame, labels = load_from_tsfile_to_dataframe(str(path))
+    # frame: one row per series, one column per channel, each cell a pandas Series.
+    series = [np.stack([np.asarray(cell, dtype=np.float64) for cell in row])
+              for row in frame.itertuples(index=False)]
+  except (OSError, ValueError, IndexError, KeyError) as e:
+    raise DataError(f'malformed .ts file {path}: {download.one_line(e)}; replace it with the '
+                    'archive\'s copy') from e
+  if not series:
+    raise DataError(f'malformed .ts file {path}: it holds no series')
+  if any(np.isnan(s).any() for s in series):
+    raise DataError(f'{path} has missing values (?); the pipeline needs complete series '
+                    '(drop_rate simulates missing data on complete ones)')
+  return series, list(labels)
+
+
+def split_indices(y: torch.Tensor, n_train: int, config, protocol: str) -> Dict[str, np.ndarray]:
+  """Indices of each split into the pooled TRAIN + TEST series; no 'validation' = use test."""
+  if protocol == 'pooled':
+    return dict(zip(SPLITS, preprocessing.split_70_15_15(y)))
+  official_train, test = np.arange(n_train), np.arange(n_train, len(y))
+  if not config.validation_split:
+    return {'train': official_train, 'test': test}
+  kept, held = preprocessing.hold_out(y[:n_train], config.validation_split, config.seed)
+  return {'train': kept, 'validation': held, 'test': test}
+
+
+def settings(config, name: str, protocol: str) -> Dict:
+  """Every setting that changes the cached (full-rate) tensors."""
+  s = dict(dataset='UEA', name=name, protocol=protocol, drop_rate=float(config.drop_rate),
+           normalization=config.normalization)
+  if protocol == 'official':
+    s.update(validation_split=float(config.validation_split))
+    if config.validation_split:
+      s.update(seed=config.seed)
+  return s
+
+
+def build(config, name: str, protocol: str) -> Dict[str, torch.Tensor]:
+  """{<split>_x: (n, C (+1 mask), L) float32, <split>_y: (n,) int64} at the full rate."""
+  train_file, test_file = fetch_ts_files(config, name)
+  train_series, train_labels = read_ts(train_file)
+  test_series, test_labels = read_ts(test_file)
+  x = preprocessing.pad_with_last_value(train_series + test_series)  # (N, C, L_max)
+  y, _ = preprocessing.number_labels(train_labels + test_labels)
+  if config.drop_rate:
+    preprocessing.drop_steps_(x, config.drop_rate)
+  index = split_indices(y, len(train_series), config, protocol)
+  preprocessing.normalise_(x, index['train'], config.normalization)
+  tensors = {}
+  for split, i in index.items():
+    tensors[f'{split}_x'] = preprocessing.take(x, i, mask=bool(config.drop_rate))
+    tensors[f'{split}_y'] = y[torch.from_numpy(i)]
+  return tensors
+
+
+def load_splits(config, name: str, protocol: str) -> Splits:
+  """The splits of UEA set `name`, subsampled by sr_train (train, validation) and sr_test."""
+  if protocol not in PROTOCOLS:
+    raise DataError(f'uea_split={protocol!r} is unknown; valid: {", ".join(PROTOCOLS)}')
+  s = settings(config, name, protocol)
+  tensors = cache.load_or_build(cache.cache_path(config.data_root, f'UEA-{name}', s), s,
+                                lambda: build(config, name, protocol))
+  data = preprocessing.subsampled_splits(tensors, preprocessing.split_rates(config))
+  train_x = data['train'].tensors[0]
+  classes = 1 + max(int(tensors[f'{split}_y'].max()) for split in data)
+  spec = DataSpec(in_channels=train_x.shape[1], num_outputs=classes, seq_length=train_x.shape[2])
+  return Splits(train=data['train'], validation=data.get('validation', data['test']),
+                test=data['test'], spec=spec)
+
+
+class UEA:
+  """Any UEA archive set, chosen by uea_name, with uea_split 'official' or 'pooled'."""
+
+  @classmethod
+  def describe(cls, config) -> DataSpec:
+    # The shape depends on the files, so this reads the (cached) data.
+    return cls.load(config).spec
+
+  @classmethod
+  def load(cls, config, state=None) -> Splits:
+    preprocessing.check_options(config, 'UEA', drop=True, rates=True)
+    return load_splits(config, config.uea_name, config.uea_split)
+
+
+class CharTrajectories:
+  """UEA CharacterTrajectories with the published protocol: pooled, then split 70/15/15."""
+  NAME, CHANNELS, CLASSES, LENGTH = 'CharacterTrajectories', 3, 20, 182
+
+  @classmethod
+  def describe(cls, config) -> DataSpec:
+    preprocessing.check_options(config, 'CharTrajectories', drop=True, rates=True)
+    return DataSpec(in_channels=cls.CHANNELS + bool(config.drop_rate), num_outputs=cls.CLASSES,
+                    seq_length=preprocessing.subsampled_length(cls.LENGTH, config.sr_train))
+
+  @classmethod
+  def load(cls, config, state=None) -> Splits:
+    expected = cls.describe(config)
+    splits = load_splits(config, cls.NAME, 'pooled')
+    if splits.spec != expected:
+      raise DataError(f'the CharacterTrajectories files in {config.data_root}/UEA/ give '
+                      f'{splits.spec}, not the published {expected}; use the archive\'s files')
+    return splits
