@@ -1,17 +1,15 @@
-"""The rules a config must satisfy, checked before any work: the one place that knows them."""
-import warnings
+"""The rules a config must satisfy, checked before any work.
 
+General keys are checked here; each data set checks the data options it supports
+(`describe`), so every rule lives in exactly one place.
+"""
 from trainer.errors import ConfigError
 
 OPTIMIZERS = ('Adam', 'SGD', 'RMSprop')
 SCHEDULERS = ('plateau', 'multistep', '')
 WANDB_MODES = ('offline', 'online', 'disabled')
 AMP_MODES = ('', 'bf16')
-NORMALIZATIONS = ('per_time_step', 'per_channel')
 UEA_SPLITS = ('official', 'pooled')
-# Data sets whose pipelines support dropping time steps (SPEC section 3).
-DROP_DATASETS = ('CharTrajectories', 'UEA', 'SpeechCommands')
-RESAMPLE_DATASETS = ('CharTrajectories', 'UEA', 'SpeechCommands')
 
 
 def check_config(config) -> None:
@@ -29,7 +27,6 @@ def check_config(config) -> None:
   _one_of(c, 'kernelnet_init', INITS)
   _one_of(c, 'wandb_mode', WANDB_MODES)
   _one_of(c, 'amp', AMP_MODES)
-  _one_of(c, 'normalization', NORMALIZATIONS)
   _one_of(c, 'uea_split', UEA_SPLITS)
   _require(c.device == 'auto' or c.device == 'cpu' or c.device.startswith('cuda'),
            'device', c.device, 'auto, cpu, cuda or cuda:<index>')
@@ -38,9 +35,6 @@ def check_config(config) -> None:
   _require(c.epochs >= 0, 'epochs', c.epochs, 'an integer >= 0')
   for key in ('dropout', 'dropout_in', 'weight_dropout'):
     _require(0 <= c[key] < 1, key, c[key], 'a probability in [0, 1)')
-  _require(0 <= c.drop_rate < 100, 'drop_rate', c.drop_rate, 'a percentage in [0, 100)')
-  _require(c.sr_train >= 1, 'sr_train', c.sr_train, 'an integer >= 1')
-  _require(c.sr_test >= 0, 'sr_test', c.sr_test, 'an integer >= 1, or 0 for sr_train')
   _require(c.no_hidden >= 1, 'no_hidden', c.no_hidden, 'an integer >= 1')
   _require(c.no_blocks >= 1, 'no_blocks', c.no_blocks, 'an integer >= 1')
   minimum_hidden = 2 if c.kernelnet_activation_function == 'RandomFourier' else 1
@@ -67,23 +61,12 @@ def check_config(config) -> None:
     steps = c.sched_decay_steps
     _require(all(isinstance(s, int) and s > 0 for s in steps), 'sched_decay_steps', steps,
              'a tuple of epochs, e.g. "(75,)"')
-  if c.drop_rate and (c.dataset not in DROP_DATASETS or
-                      (c.dataset == 'SpeechCommands' and c.mfcc)):
-    raise ConfigError(f'drop_rate={c.drop_rate} is supported only for CharTrajectories, UEA '
-                      'and raw SpeechCommands (mfcc=False); set --config.drop_rate=0')
-  if (c.sr_train != 1 or c.sr_test) and c.dataset not in RESAMPLE_DATASETS:
-    raise ConfigError(f'sr_train/sr_test apply only to {", ".join(RESAMPLE_DATASETS)}; '
-                      f'dataset={c.dataset} needs sr_train=1 and sr_test=0')
-  if c.dataset == 'SpeechCommands' and c.mfcc and (c.sr_train != 1 or c.sr_test):
-    warnings.warn('sr_train/sr_test are ignored with mfcc=True (as published)')
-  if c.augment and c.dataset != 'CIFAR10':
-    raise ConfigError(f'augment=True is implemented for CIFAR10 only, not {c.dataset}; '
-                      'set --config.augment=False')
   if c.pretrained and not c.path:
     raise ConfigError('pretrained=True needs the checkpoint file: add --config.path=<file>')
   if not c.train and not c.pretrained:
     raise ConfigError('train=False only tests a trained model: add --config.pretrained=True '
                       '--config.path=<checkpoint>')
+  datasets.describe(c)  # the data set's own options: drop_rate, sr_train/sr_test, augment, ...
 
 
 def _one_of(config, key: str, valid) -> None:
