@@ -1,4 +1,5 @@
 """Batches from a split: an epoch's order from the seed, sharded over processes."""
+import warnings
 from typing import Iterator, Tuple
 
 import torch
@@ -22,6 +23,21 @@ def shard(order: torch.Tensor, rank: int, world_size: int, equal: bool) -> torch
     per_process = -(-len(order) // world_size)
     order = torch.cat([order, order[:per_process * world_size - len(order)]])
   return order[rank::world_size]
+
+
+def per_process_batch_size(batch_size: int, world_size: int) -> int:
+  """Each process's share of the global `batch_size`.
+
+  `batch_size` stays the global batch (the paper's), so a run on W processes takes the same
+  optimisation steps as on one: with the interleaved shards of `shard`, step i of the W
+  processes together covers items [i*B, (i+1)*B) of the epoch order, exactly as one process
+  would. A batch size that W does not divide is rounded up (a warning says so).
+  """
+  per_process = -(-batch_size // world_size)
+  if per_process * world_size != batch_size:
+    warnings.warn(f'batch_size={batch_size} is not a multiple of the {world_size} processes: '
+                  f'the global batch is {per_process * world_size}')
+  return per_process
 
 
 def num_batches(num_items: int, batch_size: int) -> int:

@@ -33,6 +33,12 @@ def teardown():
     dist.destroy_process_group()
 
 
+def barrier():
+  """Waits for every process (a no-op in a single process)."""
+  if dist.is_initialized():
+    dist.barrier()
+
+
 def sum_over_processes(sums: Dict[str, torch.Tensor]) -> Dict[str, float]:
   """Totals over every process, so metrics cover the whole split exactly."""
   keys = sorted(sums)
@@ -49,3 +55,24 @@ def any_process(flag: bool, device: torch.device) -> bool:
   value = torch.tensor([1.0 if flag else 0.0], device=device)
   dist.all_reduce(value)
   return bool(value.item() > 0)
+
+
+def concat_over_processes(tensor: torch.Tensor) -> torch.Tensor:
+  """Every process's rows, concatenated in rank order, on the tensor's device.
+
+  Evaluation shards differ in length by at most one; all_gather needs equal shapes, so each
+  shard is padded to the longest and trimmed after.
+  """
+  if not dist.is_initialized():
+    return tensor
+  device = (torch.device('cuda', torch.cuda.current_device()) if dist.get_backend() == 'nccl'
+            else torch.device('cpu'))  # NCCL gathers CUDA tensors only
+  lengths = [torch.zeros(1, dtype=torch.long, device=device)
+             for _ in range(dist.get_world_size())]
+  dist.all_gather(lengths, torch.tensor([tensor.shape[0]], device=device))
+  lengths = [int(n.item()) for n in lengths]
+  padded = torch.zeros((max(lengths), *tensor.shape[1:]), dtype=tensor.dtype, device=device)
+  padded[:tensor.shape[0]] = tensor
+  gathered = [torch.empty_like(padded) for _ in lengths]
+  dist.all_gather(gathered, padded)
+  return torch.cat([g[:n] for g, n in zip(gathered, lengths)]).to(tensor.device)

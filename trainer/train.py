@@ -35,6 +35,7 @@ def run(config) -> Dict[str, Any]:
     device = torch.device('cuda', context.local_rank)
     torch.cuda.set_device(device)
   run_dir = run_dirs.check(config)
+  distributed.barrier()  # every process checks the run_dir before rank 0 writes into it
   paths = run_dirs.paths(run_dir)
   resumed = checkpointing.load(paths['last']) if config.resume and os.path.exists(paths['last']) else None
 
@@ -166,12 +167,13 @@ class Session:
     partial = state.pop('partial', None)
     order = batches.epoch_order(len(self.data['train']), self.config.seed, epoch, shuffle=True)
     indices = batches.shard(order, self.context.rank, self.context.world_size, equal=True)
-    total = batches.num_batches(len(indices), self.config.batch_size)
+    batch_size = batches.per_process_batch_size(self.config.batch_size, self.context.world_size)
+    total = batches.num_batches(len(indices), batch_size)
     first = partial['batch'] if partial else 0
     sums = ({k: torch.tensor(v, device=self.device) for k, v in partial['sums'].items()}
             if partial else {})
     self.network.train()
-    steps = batches.iterate(self.data['train'], indices, self.config.batch_size, self.device,
+    steps = batches.iterate(self.data['train'], indices, batch_size, self.device,
                             self.config.num_workers, start=first)
     for step, (x, y) in enumerate(progress(steps, total - first, f'epoch {epoch}',
                                            self.context.is_main), start=first):
@@ -216,9 +218,10 @@ class Session:
         outputs_all.append(outputs.float().cpu())
         targets_all.append(y.cpu())
     metrics = self.objective.metrics(distributed.sum_over_processes(sums), split)
-    if self.config.report_auc and self.context.world_size == 1:
-      metrics[f'auc_{split}'] = self.objective.auc(torch.cat(outputs_all),
-                                                   torch.cat(targets_all))
+    if self.config.report_auc:
+      metrics[f'auc_{split}'] = self.objective.auc(
+          distributed.concat_over_processes(torch.cat(outputs_all)),
+          distributed.concat_over_processes(torch.cat(targets_all)))
     return metrics
 
   def _end_epoch(self, epoch: int, state, train_metrics, seconds: float) -> Dict[str, Any]:
@@ -323,8 +326,8 @@ class Session:
         summary[f'best_{key}'] = best[key]
     if self.context.is_main:
       checkpointing.write_json(self.paths['summary'], summary)
-    print('done: ' + '  '.join(f'{k} {v:.4f}' if isinstance(v, float) else f'{k} {v}'
-                                for k, v in summary.items() if v is not None), flush=True)
+      print('done: ' + '  '.join(f'{k} {v:.4f}' if isinstance(v, float) else f'{k} {v}'
+                                  for k, v in summary.items() if v is not None), flush=True)
     return summary
 
   def test_only(self) -> Dict[str, Any]:

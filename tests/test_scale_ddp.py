@@ -1,0 +1,141 @@
+"""DistributedDataParallel under torchrun: 2 CPU processes (gloo) train the default experiment.
+
+One run is killed with SIGKILL and resumed under torchrun; then: one run_dir written by rank 0,
+world_size 2 in its records, and accuracies over the whole split (checked against a
+single-process evaluation of the saved checkpoint).
+"""
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from configs.default import get_config
+import models
+import trainer
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+EPOCHS = 5
+# Two processes on a shared 2-core machine: one thread each (torchrun's default too), so
+# neither oversubscribes the cores.
+ENV = dict(os.environ, OMP_NUM_THREADS='1')
+
+
+def torchrun(tmp_path, name, *extra):
+  # batch_size 10: 5 items per process and step; evaluation shards of 21 and 20 validation
+  # items take 3 and 2 batches, so uneven shards are exercised.
+  return [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2',
+          str(ROOT / 'run_experiment.py'), '--config.device=cpu', '--config.wandb_mode=disabled',
+          f'--config.run_dir={tmp_path / name}', f'--config.data_root={tmp_path / "data"}',
+          f'--config.epochs={EPOCHS}', '--config.no_hidden=8', '--config.batch_size=10',
+          '--config.report_auc=True', *extra]
+
+
+def process_tree(pid: int):
+  """pid and its descendants. torchrun starts each worker in a session of its own, so killing
+  torchrun's process group would leave the workers running."""
+  children = {}
+  for stat in pathlib.Path('/proc').glob('[0-9]*/stat'):
+    try:
+      parent = int(stat.read_text().rsplit(')', 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+      continue
+    children.setdefault(parent, []).append(int(stat.parent.name))
+  tree, todo = [], [pid]
+  while todo:
+    tree.append(todo.pop())
+    todo.extend(children.get(tree[-1], []))
+  return tree
+
+
+def kill_tree(pid: int):
+  for p in process_tree(pid):
+    try:
+      os.kill(p, signal.SIGKILL)
+    except ProcessLookupError:
+      pass
+
+
+def records(run_dir):
+  return [json.loads(line) for line in open(run_dir / 'metrics.jsonl')]
+
+
+@pytest.fixture(scope='module')
+def ddp_run(tmp_path_factory):
+  """A torchrun run killed (SIGKILL, torchrun and workers) after 2 epochs, then resumed."""
+  tmp_path = tmp_path_factory.mktemp('ddp')
+  run_dir = tmp_path / 'run'
+  process = subprocess.Popen(torchrun(tmp_path, 'run'), cwd=ROOT, env=ENV,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  deadline = time.time() + 240
+  while time.time() < deadline and process.poll() is None:
+    if (run_dir / 'metrics.jsonl').exists() and len(records(run_dir)) >= 2:
+      break
+    time.sleep(0.01)
+  assert process.poll() is None, 'the run ended before it could be killed'
+  kill_tree(process.pid)  # torchrun and both workers, as a node failure would
+  process.wait()
+  before = records(run_dir)
+  resumed = subprocess.run(torchrun(tmp_path, 'run', '--config.resume=True'), cwd=ROOT, env=ENV,
+                           capture_output=True, text=True, timeout=300)
+  assert resumed.returncode == 0, resumed.stderr[-3000:]
+  return tmp_path, before, resumed
+
+
+def test_torchrun_resumes_after_sigkill_without_duplicated_epochs(ddp_run):
+  tmp_path, before, resumed = ddp_run
+  run_dir = tmp_path / 'run'
+  assert 2 <= len(before) < EPOCHS
+  assert f'resuming after epoch {len(before)}' in resumed.stdout
+  rows = records(run_dir)
+  assert [r['epoch'] for r in rows] == list(range(1, EPOCHS + 1))  # one writer, no duplicates
+  assert rows[:len(before)] == before  # the epochs before the kill are kept as they were
+
+
+def test_torchrun_writes_one_run_dir_from_rank_0(ddp_run):
+  tmp_path, _, resumed = ddp_run
+  run_dir = tmp_path / 'run'
+  assert sorted(p.name for p in tmp_path.iterdir()) == ['data', 'run']  # data: the cache
+  assert sorted(p.name for p in run_dir.iterdir()) == [
+      'checkpoints', 'config.json', 'metrics.jsonl', 'summary.json']
+  assert sorted(p.name for p in (run_dir / 'checkpoints').iterdir()) == ['best.pt', 'last.pt']
+  assert {r['world_size'] for r in records(run_dir)} == {2}
+  assert json.loads((run_dir / 'config.json').read_text())['world_size'] == 2
+  assert resumed.stdout.count('done:') == 1
+
+
+def test_ddp_accuracy_equals_a_single_process_evaluation(ddp_run, tmp_path, monkeypatch):
+  ddp_dir = ddp_run[0] / 'run'
+  ddp_summary = json.loads((ddp_dir / 'summary.json').read_text())
+  config = get_config()
+  config.update(json.loads((ddp_dir / 'config.json').read_text())['config'])
+  config.update(train=False, pretrained=True, path=str(ddp_dir / 'checkpoints' / 'best.pt'),
+                run_dir=str(tmp_path / 'eval'))
+  networks = []
+  test_only = trainer.train.Session.test_only
+
+  def spy(self):
+    networks.append(self.network)
+    return test_only(self)
+
+  monkeypatch.setattr(trainer.train.Session, 'test_only', spy)
+  threads = torch.get_num_threads()
+  torch.set_num_threads(1)  # a shared 2-core machine: see ENV
+  try:
+    single = trainer.run(config)
+  finally:
+    torch.set_num_threads(threads)
+  # A single process stays a bare module: no DDP (or other) wrapper.
+  assert type(networks[0]) is models.CKCNN
+  assert single['num_test'] == ddp_summary['num_test'] == 370
+  # Correct counts are integers summed over both shards: the accuracy is exact.
+  assert single['accuracy_test'] == ddp_summary['best_test_accuracy']
+  assert single['accuracy_test'] == ddp_summary['final_accuracy_test']
+  assert single['loss_test'] == pytest.approx(ddp_summary['best_test_loss'], rel=1e-5)
+  best = [r for r in records(ddp_dir) if r['epoch'] == ddp_summary['best_epoch']][0]
+  assert single['auc_test'] == pytest.approx(best['auc_test'], abs=1e-6)  # gathered over ranks

@@ -1,0 +1,75 @@
+"""Kernel plots of a trained run_dir and of the paper's published checkpoints."""
+import json
+import pathlib
+
+import pytest
+import torch
+
+from configs.default import get_config
+from scripts import plot_kernels
+import trainer
+
+
+def is_png(path: pathlib.Path) -> bool:
+  return path.is_file() and path.stat().st_size > 10_000 and (
+      path.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n')
+
+
+@pytest.fixture(scope='module')
+def run_dir(tmp_path_factory):
+  tmp_path = tmp_path_factory.mktemp('kernels')
+  config = get_config()
+  config.update(data_root=str(tmp_path / 'data'), run_dir=str(tmp_path / 'run'),
+                wandb_mode='disabled', epochs=1, no_hidden=8, device='cpu')
+  threads = torch.get_num_threads()
+  torch.set_num_threads(1)  # a shared 2-core machine
+  try:
+    trainer.run(config)
+  finally:
+    torch.set_num_threads(threads)
+  return tmp_path / 'run'
+
+
+def test_kernels_of_a_run_dir(run_dir, tmp_path):
+  out = tmp_path / 'kernels.png'
+  assert plot_kernels.main([str(run_dir), '--out', str(out), '--pairs', '2']) == 0
+  assert is_png(out)
+
+
+def test_kernels_are_sampled_at_each_resolution(run_dir):
+  checkpoint, config = plot_kernels.checkpoint_and_config(str(run_dir), None)
+  model = plot_kernels.load_model(checkpoint, config, None)
+  layers = plot_kernels.ckconvs(model)
+  assert [name for name, _ in layers] == ['blocks.0.conv1', 'blocks.0.conv2', 'blocks.1.conv1',
+                                          'blocks.1.conv2']
+  layer = layers[0][1]
+  length = int(layer.train_length)
+  sampled = plot_kernels.kernels(layer, plot_kernels.resolutions(length))
+  assert [k.shape for _, k in sampled.values()] == [
+      (8, 12, length), (8, 12, 2 * length), (8, 12, length // 2)]
+  offsets, kernel = next(iter(sampled.values()))
+  assert offsets[0] == pytest.approx(-(length - 1)) and offsets[-1] == pytest.approx(0)
+  # At the training resolution the kernel is the kernel network's output, as the layer uses it.
+  assert torch.allclose(torch.from_numpy(kernel), layer.sample_kernel(length).detach())
+
+
+def test_a_checkpoint_without_config_fails_in_one_line(tmp_path, capsys):
+  stray = tmp_path / 'model.pt'
+  torch.save({'x': torch.zeros(1)}, stray)
+  assert plot_kernels.main([str(stray)]) == 2
+  stderr = capsys.readouterr().err
+  assert stderr.count('\n') == 1
+  assert stderr.startswith('error: no config for') and '--config' in stderr
+
+
+def test_kernels_of_published_checkpoints(reference_dir, tmp_path):
+  checkpoints = reference_dir / 'checkpoints'
+  manifest = json.loads((checkpoints / 'manifest.json').read_text())
+  assert manifest['smnist_100k.pt']['train_length_in_file'] is None  # needs the length
+  out = tmp_path / 'smnist.png'
+  assert plot_kernels.main([str(checkpoints / 'smnist_100k.pt'), '--train-length', '784',
+                            '--out', str(out)]) == 0
+  assert is_png(out)
+  out = tmp_path / 'chartraj.png'  # stores its train_length (182)
+  assert plot_kernels.main([str(checkpoints / 'chartraj.pt'), '--out', str(out)]) == 0
+  assert is_png(out)
