@@ -14,7 +14,7 @@ Expected time on one modern GPU (an estimate, not measured): about 5 minutes for
 """
 import ml_collections
 
-from configs.default import base_config
+from configs.default import paper_config, variant_settings
 
 OMEGA_0 = 21.44961185481323
 VARIANTS = {
@@ -31,32 +31,8 @@ VARIANTS = {
 
 def get_config(variant=None) -> ml_collections.ConfigDict:
   """The paper's row named by `variant` ('base' when None)."""
-  variant = 'base' if variant is None else str(variant)
-  if variant not in VARIANTS:
-    raise ValueError(f'unknown variant {variant!r} of configs/char_trajectories.py; valid: '
-                     f'{", ".join(VARIANTS)} (e.g. --config=configs/char_trajectories.py:drop30)')
-  c = base_config()
-  c.dataset = 'CharTrajectories'
-  c.no_hidden = 30
-  c.kernelnet_omega_0 = OMEGA_0
-  c.dropout = 0.1
-  c.dropout_in = 0.0
-  c.weight_decay = 0.0
-  c.weight_dropout = 0.0
-  c.batch_size = 32
-  c.epochs = 200
-  c.sched_patience = 20
-  # Shared by every paper run (SPEC.md section 5).
-  c.model = 'CKCNN'
-  c.no_blocks = 2
-  c.kernelnet_activation_function = 'Sine'
-  c.kernelnet_no_hidden = 32
-  c.kernelnet_norm_type = 'LayerNorm'
-  c.optimizer = 'Adam'
-  c.lr = 0.001
-  c.scheduler = 'plateau'
-  c.sched_decay_factor = 5.0
-  c.clip = 0.0
-  c.device = 'auto'
-  c.update(VARIANTS[variant])
+  c = paper_config(dataset='CharTrajectories', no_hidden=30, kernelnet_omega_0=OMEGA_0,
+                   dropout=0.1, dropout_in=0.0, weight_decay=0.0, weight_dropout=0.0,
+                   batch_size=32, epochs=200, sched_patience=20)
+  c.update(variant_settings(VARIANTS, variant, 'base', 'configs/char_trajectories.py'))
   return c

@@ -110,6 +110,32 @@ def base_config() -> ml_collections.ConfigDict:
   return c
 
 
+def paper_config(**row) -> ml_collections.ConfigDict:
+  """base_config() with what every paper run shares (SPEC.md section 5), then the row's keys."""
+  c = base_config()
+  c.model = 'CKCNN'
+  c.no_blocks = 2
+  c.kernelnet_activation_function = 'Sine'
+  c.kernelnet_no_hidden = 32
+  c.kernelnet_norm_type = 'LayerNorm'
+  c.optimizer = 'Adam'
+  c.lr = 0.001
+  c.scheduler = 'plateau'
+  c.sched_decay_factor = 5.0
+  c.clip = 0.0
+  c.update(row)
+  return c
+
+
+def variant_settings(variants, variant, default: str, config_file: str) -> dict:
+  """The keys `variant` (`default` when None) changes; an unknown one lists the valid ones."""
+  variant = default if variant is None else str(variant)
+  if variant not in variants:
+    raise ValueError(f'unknown variant {variant!r} of {config_file}; valid: '
+                     f'{", ".join(variants)} (e.g. --config={config_file}:{list(variants)[-1]})')
+  return variants[variant]
+
+
 def get_config() -> ml_collections.ConfigDict:
   c = base_config()
   c.dataset = 'UEA'

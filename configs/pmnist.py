@@ -12,7 +12,7 @@ epochs of the 100k model, 30-60 minutes for 1M.
 """
 import ml_collections
 
-from configs.default import base_config
+from configs.default import paper_config, variant_settings
 
 VARIANTS = {
     '100k': dict(no_hidden=30, kernelnet_omega_0=43.45667389601194, dropout_in=0.1),
@@ -22,30 +22,7 @@ VARIANTS = {
 
 def get_config(variant=None) -> ml_collections.ConfigDict:
   """The paper's row named by `variant` ('100k' when None)."""
-  variant = '100k' if variant is None else str(variant)
-  if variant not in VARIANTS:
-    raise ValueError(f'unknown variant {variant!r} of configs/pmnist.py; valid: '
-                     f'{", ".join(VARIANTS)} (e.g. --config=configs/pmnist.py:1m)')
-  c = base_config()
-  c.dataset = 'MNIST'
-  c.permuted = True
-  c.dropout = 0.0
-  c.weight_decay = 0.0
-  c.weight_dropout = 0.0
-  c.batch_size = 64
-  c.epochs = 200
-  c.sched_patience = 20
-  # Shared by every paper run (SPEC.md section 5).
-  c.model = 'CKCNN'
-  c.no_blocks = 2
-  c.kernelnet_activation_function = 'Sine'
-  c.kernelnet_no_hidden = 32
-  c.kernelnet_norm_type = 'LayerNorm'
-  c.optimizer = 'Adam'
-  c.lr = 0.001
-  c.scheduler = 'plateau'
-  c.sched_decay_factor = 5.0
-  c.clip = 0.0
-  c.device = 'auto'
-  c.update(VARIANTS[variant])
+  c = paper_config(dataset='MNIST', permuted=True, dropout=0.0, weight_decay=0.0,
+                   weight_dropout=0.0, batch_size=64, epochs=200, sched_patience=20)
+  c.update(variant_settings(VARIANTS, variant, '100k', 'configs/pmnist.py'))
   return c

@@ -10,40 +10,16 @@ epochs, plus a few minutes once to read the clips and compute the MFCCs.
 """
 import ml_collections
 
-from configs.default import base_config
+from configs.default import paper_config, variant_settings
 
 VARIANTS = {'base': dict()}
 
 
 def get_config(variant=None) -> ml_collections.ConfigDict:
   """The paper's row named by `variant` ('base' when None)."""
-  variant = 'base' if variant is None else str(variant)
-  if variant not in VARIANTS:
-    raise ValueError(f'unknown variant {variant!r} of configs/speech_commands_mfcc.py; valid: '
-                     f'{", ".join(VARIANTS)} (e.g. --config=configs/speech_commands_mfcc.py:base)')
-  c = base_config()
-  c.dataset = 'SpeechCommands'
-  c.mfcc = True
-  c.no_hidden = 30
-  c.kernelnet_omega_0 = 30.90257553169801
-  c.dropout = 0.2
-  c.dropout_in = 0.0
-  c.weight_decay = 0.0
-  c.weight_dropout = 0.0
-  c.batch_size = 64
-  c.epochs = 200
-  c.sched_patience = 15
-  # Shared by every paper run (SPEC.md section 5).
-  c.model = 'CKCNN'
-  c.no_blocks = 2
-  c.kernelnet_activation_function = 'Sine'
-  c.kernelnet_no_hidden = 32
-  c.kernelnet_norm_type = 'LayerNorm'
-  c.optimizer = 'Adam'
-  c.lr = 0.001
-  c.scheduler = 'plateau'
-  c.sched_decay_factor = 5.0
-  c.clip = 0.0
-  c.device = 'auto'
-  c.update(VARIANTS[variant])
+  c = paper_config(dataset='SpeechCommands', mfcc=True, no_hidden=30,
+                   kernelnet_omega_0=30.90257553169801, dropout=0.2, dropout_in=0.0,
+                   weight_decay=0.0, weight_dropout=0.0, batch_size=64, epochs=200,
+                   sched_patience=15)
+  c.update(variant_settings(VARIANTS, variant, 'base', 'configs/speech_commands_mfcc.py'))
   return c

@@ -15,7 +15,7 @@ Expected time on one modern GPU (an estimate, not measured): a few hours for the
 """
 import ml_collections
 
-from configs.default import base_config
+from configs.default import paper_config, variant_settings
 
 OMEGA_0 = 39.450608806633795
 VARIANTS = {
@@ -32,33 +32,8 @@ VARIANTS = {
 
 def get_config(variant=None) -> ml_collections.ConfigDict:
   """The paper's row named by `variant` ('base' when None)."""
-  variant = 'base' if variant is None else str(variant)
-  if variant not in VARIANTS:
-    raise ValueError(f'unknown variant {variant!r} of configs/speech_commands_raw.py; valid: '
-                     f'{", ".join(VARIANTS)} (e.g. --config=configs/speech_commands_raw.py:drop30)')
-  c = base_config()
-  c.dataset = 'SpeechCommands'
-  c.mfcc = False
-  c.no_hidden = 30
-  c.kernelnet_omega_0 = OMEGA_0
-  c.dropout = 0.0
-  c.dropout_in = 0.0
-  c.weight_decay = 0.0001
-  c.weight_dropout = 0.0
-  c.batch_size = 32
-  c.epochs = 300
-  c.sched_patience = 20
-  # Shared by every paper run (SPEC.md section 5).
-  c.model = 'CKCNN'
-  c.no_blocks = 2
-  c.kernelnet_activation_function = 'Sine'
-  c.kernelnet_no_hidden = 32
-  c.kernelnet_norm_type = 'LayerNorm'
-  c.optimizer = 'Adam'
-  c.lr = 0.001
-  c.scheduler = 'plateau'
-  c.sched_decay_factor = 5.0
-  c.clip = 0.0
-  c.device = 'auto'
-  c.update(VARIANTS[variant])
+  c = paper_config(dataset='SpeechCommands', mfcc=False, no_hidden=30, kernelnet_omega_0=OMEGA_0,
+                   dropout=0.0, dropout_in=0.0, weight_decay=0.0001, weight_dropout=0.0,
+                   batch_size=32, epochs=300, sched_patience=20)
+  c.update(variant_settings(VARIANTS, variant, 'base', 'configs/speech_commands_raw.py'))
   return c
