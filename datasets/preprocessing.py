@@ -178,6 +178,18 @@ def take(x: torch.Tensor, index: np.ndarray, mask: bool) -> torch.Tensor:
   return out
 
 
+def normalised_splits(x: torch.Tensor, y: torch.Tensor, index: Dict[str, np.ndarray], config,
+                      mask: bool) -> Dict[str, torch.Tensor]:
+  """{'<split>_x', '<split>_y'}: x normalised in place from the training split's statistics,
+  then each split taken (with its mask channel when time steps were dropped)."""
+  normalise_(x, index['train'], config.normalization)
+  tensors = {}
+  for split, i in index.items():
+    tensors[f'{split}_x'] = take(x, i, mask=mask)
+    tensors[f'{split}_y'] = y[torch.from_numpy(i)]
+  return tensors
+
+
 def every_nth(x: torch.Tensor, rate: int) -> torch.Tensor:
   """x[..., ::rate] as its own contiguous tensor, so the full-rate tensor can be freed."""
   return x if rate == 1 else x[..., ::rate].contiguous()

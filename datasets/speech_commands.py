@@ -127,12 +127,7 @@ def build(config) -> Dict[str, torch.Tensor]:
   elif config.drop_rate:
     preprocessing.drop_steps_(x, config.drop_rate)
   index = dict(zip(SPLITS, preprocessing.split_70_15_15(y)))
-  preprocessing.normalise_(x, index['train'], config.normalization)
-  tensors = {}
-  for split, i in index.items():
-    tensors[f'{split}_x'] = preprocessing.take(x, i, mask=bool(config.drop_rate))
-    tensors[f'{split}_y'] = y[torch.from_numpy(i)]
-  return tensors
+  return preprocessing.normalised_splits(x, y, index, config, mask=bool(config.drop_rate))
 
 
 class SpeechCommands:

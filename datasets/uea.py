@@ -134,12 +134,7 @@ def build(config, name: str, protocol: str) -> Dict[str, torch.Tensor]:
   if config.drop_rate:
     preprocessing.drop_steps_(x, config.drop_rate)
   index = split_indices(y, len(train_series), config, protocol)
-  preprocessing.normalise_(x, index['train'], config.normalization)
-  tensors = {}
-  for split, i in index.items():
-    tensors[f'{split}_x'] = preprocessing.take(x, i, mask=bool(config.drop_rate))
-    tensors[f'{split}_y'] = y[torch.from_numpy(i)]
-  return tensors
+  return preprocessing.normalised_splits(x, y, index, config, mask=bool(config.drop_rate))
 
 
 def load_splits(config, name: str, protocol: str) -> Splits:
