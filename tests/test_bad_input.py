@@ -1,11 +1,13 @@
 """Every refusal is one `error:` line, a non-zero exit and no traceback, before any work."""
 import pathlib
+import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+import fake_data
 from trainer import EXIT_BAD_INPUT
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -39,6 +41,8 @@ CASES = [
     ('corrupt checkpoint', ['--config.pretrained=True', '--config.path={tmp}/junk.pt'],
      'junk.pt is not a readable PyTorch checkpoint'),
     ('existing run_dir', ['--config.run_dir={tmp}/taken'], 'already holds a run'),
+    ('truncated cache', ['--config.dataset=CharTrajectories', '--config.download=False'],
+     'is corrupt'),
     ('resume without run_dir', ['--config.resume=True'], 'resume=True needs'),
 ]
 
@@ -47,6 +51,19 @@ def prepare(tmp: pathlib.Path):
   (tmp / 'junk.pt').write_bytes(b'\x00garbage, not a checkpoint')
   (tmp / 'taken').mkdir()
   (tmp / 'taken' / 'config.json').write_text('{"config": {}}')
+
+
+def truncated_cache_without_raw_data(tmp: pathlib.Path):
+  """A CharacterTrajectories cache cut in half, its raw files gone: it cannot be rebuilt."""
+  import datasets
+  from configs.default import get_config
+  fake_data.write_char_trajectories(tmp / 'data')
+  config = get_config()  # what the command line below starts from
+  config.update(data_root=str(tmp / 'data'), dataset='CharTrajectories', download=False)
+  datasets.load(config)
+  shutil.rmtree(tmp / 'data' / 'UEA')
+  for cache in (tmp / 'data' / 'cache').glob('*.pt'):
+    cache.write_bytes(cache.read_bytes()[:cache.stat().st_size // 2])
 
 
 def run_case(args, tmp: pathlib.Path):
@@ -67,9 +84,11 @@ def run_case(args, tmp: pathlib.Path):
 @pytest.fixture(scope='module')
 def results(tmp_path_factory):
   folders = []
-  for i, _ in enumerate(CASES):
+  for i, case in enumerate(CASES):
     folder = tmp_path_factory.mktemp(f'case{i}')
     prepare(folder)
+    if case[0] == 'truncated cache':
+      truncated_cache_without_raw_data(folder)
     folders.append(folder)
   with ThreadPoolExecutor(max_workers=2) as pool:
     done = list(pool.map(lambda c: run_case(c[0][1], c[1]), zip(CASES, folders)))
