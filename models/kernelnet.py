@@ -2,6 +2,9 @@
 
 All layers work on a (features, positions) matrix, so each layer is one matrix product for all
 positions at once: positions (1, L) -> (H, L) -> (H, L) -> (in_channels * out_channels, L).
+Every network exposes its last hidden layer (`features`) and its last, linear layer (`readout`):
+the kernel is a combination of H + 1 signals, which CKConv transforms instead of the kernel's
+in_channels * out_channels rows (see models/ckconv.py).
 """
 import math
 
@@ -117,11 +120,18 @@ class KernelNet(nn.Module):
       return F.leaky_relu(h)
     return F.silu(h)  # Swish
 
+  def features(self, positions: torch.Tensor) -> torch.Tensor:
+    """positions (L,) -> the last hidden layer (H, L)."""
+    h = self._activate(self.linear1(positions.unsqueeze(0)), self.norm1)
+    return self._activate(self.linear2(h), self.norm2)
+
+  def readout(self):
+    """The last layer: kernel = dropout(weight @ features + bias), weight (out, H), bias (out,)."""
+    return self.linear3.weight(), self.linear3.bias
+
   def forward(self, positions: torch.Tensor) -> torch.Tensor:
     """positions (L,) -> kernel values (out_features, L)."""
-    h = self._activate(self.linear1(positions.unsqueeze(0)), self.norm1)
-    h = self._activate(self.linear2(h), self.norm2)
-    return self.dropout(self.linear3(h))
+    return self.dropout(self.linear3(self.features(positions)))
 
 
 class RandomFourierKernelNet(nn.Module):
@@ -142,12 +152,20 @@ class RandomFourierKernelNet(nn.Module):
       self.linear3.weight.mul_(init_scale)
     self.dropout = nn.Dropout(weight_dropout)
 
-  def forward(self, positions: torch.Tensor) -> torch.Tensor:
-    """positions (L,) -> kernel values (out_features, L)."""
+  def features(self, positions: torch.Tensor) -> torch.Tensor:
+    """positions (L,) -> the last hidden layer (H, L)."""
     z = self.fourier(positions.unsqueeze(1))  # (L, H/2)
     h = torch.cat([torch.cos(z), torch.sin(z)], dim=1)  # (L, H)
-    h = self.linear3(F.relu(self.linear2(h)))  # (L, out)
-    return self.dropout(h.t())
+    return F.relu(self.linear2(h)).t()
+
+  def readout(self):
+    """The last layer: kernel = dropout(weight @ features + bias), weight (out, H), bias (out,)."""
+    return self.linear3.weight, self.linear3.bias
+
+  def forward(self, positions: torch.Tensor) -> torch.Tensor:
+    """positions (L,) -> kernel values (out_features, L)."""
+    weight, bias = self.readout()
+    return self.dropout(torch.addmm(bias.unsqueeze(1), weight, self.features(positions)))
 
 
 def _norm(norm_type: str, channels: int) -> nn.Module:
