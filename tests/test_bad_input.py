@@ -1,4 +1,5 @@
 """Every refusal is one `error:` line, a non-zero exit and no traceback, before any work."""
+import os
 import pathlib
 import shutil
 import subprocess
@@ -77,8 +78,10 @@ def run_case(args, tmp: pathlib.Path):
     base = [a for a in base if not a.startswith('--config.run_dir')]
   if any(a.startswith('--config.resume') for a in args):
     base = [a for a in base if not a.startswith('--config.run_dir')]
+  # One thread each: two of these run at once on a small machine, and none computes much.
+  env = dict(os.environ, OMP_NUM_THREADS='1')
   return subprocess.run([sys.executable, str(ROOT / 'run_experiment.py'), *base, *args],
-                        cwd=ROOT, capture_output=True, text=True, timeout=300)
+                        cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
 
 
 @pytest.fixture(scope='module')
