@@ -42,6 +42,12 @@ def fft_length(minimum: int) -> int:
   return best
 
 
+def even_fft_length(minimum: int) -> int:
+  """The smallest even 2^a 3^b 5^c >= minimum: the FFT length used here. Odd lengths ran half
+  as fast (MKL, real FFTs: 2.0 ms at n = 375 vs 0.9 ms at n = 384 for 960 rows)."""
+  return 2 * fft_length((minimum + 1) // 2)
+
+
 def causal_fftconv(x: torch.Tensor, kernel: torch.Tensor, bias=None,
                    published_odd_lengths: bool = False) -> torch.Tensor:
   """Causal convolution by FFT. x (B, Cin, L), kernel (Cout, Cin, K) -> (B, Cout, L).
@@ -58,7 +64,7 @@ def causal_fftconv(x: torch.Tensor, kernel: torch.Tensor, bias=None,
   length = x.shape[-1]
   if published_odd_lengths and length % 2 == 1:
     return _published_odd_fftconv(x, kernel, bias)
-  n = fft_length(length + kernel.shape[-1] - 1)
+  n = even_fft_length(length + kernel.shape[-1] - 1)
   y = spectral_conv(x, kernel_spectrum(kernel, n), n)
   return y if bias is None else y + bias.unsqueeze(-1)  # the add also compacts the slice
 
@@ -380,6 +386,7 @@ class CKConv(nn.Module):
     self.published_fft_odd_lengths = published_fft_odd_lengths
     self.in_channels = in_channels
     self.out_channels = out_channels
+    self.kernelnet_no_hidden = kernelnet_no_hidden
     self.kernel_net = make_kernel_net(
         in_channels * out_channels, kernelnet_no_hidden, kernelnet_activation_function,
         kernelnet_norm_type, kernelnet_omega_0, weight_dropout, kernelnet_init, init_scale)
@@ -448,9 +455,8 @@ class CKConv(nn.Module):
     """Whether the FFT path transforms the kernel's factors: fewer signals than kernel rows, and
     no dropout on the kernel (dropout breaks the product)."""
     net = self.kernel_net
-    hidden = net.readout()[0].shape[1]
     dropout = net.training and net.dropout.p > 0
-    return not dropout and hidden + 1 < self.in_channels * self.out_channels
+    return not dropout and self.kernelnet_no_hidden + 1 < self.in_channels * self.out_channels
 
   @property
   def kernel(self):
@@ -485,7 +491,7 @@ class CKConv(nn.Module):
     if method != 'fft':
       self.kernel = self.sample_kernel(length)
       return self.kernel
-    n = fft_length(2 * length - 1)
+    n = even_fft_length(2 * length - 1)
     if not self._factored():
       self.kernel = self.sample_kernel(length)
       return kernel_spectrum(self.kernel, n)
@@ -524,7 +530,7 @@ class CKConv(nn.Module):
         return causal_conv(x, sample, self.bias)
       if method == 'published_fft':
         return causal_fftconv(x, sample, self.bias, published_odd_lengths=True)
-      return spectral_conv(x, sample, fft_length(2 * length - 1)) + self.bias.unsqueeze(-1)
+      return spectral_conv(x, sample, even_fft_length(2 * length - 1)) + self.bias.unsqueeze(-1)
 
   # ---- Cache invalidation -------------------------------------------------------------------
 
