@@ -1,4 +1,5 @@
-"""The stress tasks end to end: each config trains through `trainer.run` and records its metrics.
+"""The stress tasks end to end (each config trains through `trainer.run` and records its metrics),
+and how their two heads are scored.
 
 Tiny models (T = 20, 8 channels, one epoch) on the full data sets: the 50,000 adding-problem
 sequences are fast at this length with a large batch, so no training-set cap is needed.
@@ -10,7 +11,9 @@ import pytest
 import torch
 
 from configs import adding_problem, copy_memory
+from datasets import DataSpec, Task
 import trainer
+from trainer.objectives import Objective
 
 T = 20
 
@@ -77,3 +80,29 @@ def test_copy_memory_trains_end_to_end(tmp_path, one_thread):
   # counts only the M digits. So the per-step accuracy is at least (T + M) / (T + 2M) times
   # the blank accuracy, and here, with the blanks learnt, above the recall accuracy.
   assert record['accuracy_test'] > record['recall_accuracy_test']
+
+
+# ---- What each task optimises and how it is scored -------------------------------------------
+
+def test_copy_memory_recall_counts_only_the_last_m_steps():
+  objective = Objective(DataSpec(1, 10, 6, Task.PER_STEP_CLASSIFICATION, recall_steps=2))
+  targets = torch.tensor([[0, 0, 0, 0, 3, 5]])
+  predicted = torch.tensor([[0, 0, 0, 0, 3, 4]])  # blanks right, one of two digits right
+  outputs = torch.nn.functional.one_hot(predicted, 10).float()  # (B, L, classes)
+  sums = objective.sums(outputs, targets, objective.loss(outputs, targets))
+  metrics = objective.metrics({k: v.item() for k, v in sums.items()}, 'test')
+  assert metrics['accuracy_test'] == pytest.approx(5 / 6)
+  assert metrics['recall_accuracy_test'] == pytest.approx(1 / 2)
+  # The recall accuracy, not the per-step one, selects the model and drives the scheduler.
+  assert objective.score(metrics, 'test') == metrics['recall_accuracy_test']
+
+
+def test_regression_is_selected_by_the_lowest_loss():
+  objective = Objective(DataSpec(2, 1, 5, Task.REGRESSION))
+  outputs, targets = torch.tensor([1.0, 2.0]), torch.tensor([1.0, 0.0])
+  loss = objective.loss(outputs, targets)
+  assert loss.item() == pytest.approx(2.0)  # ((1 - 1)^2 + (2 - 0)^2) / 2
+  sums = objective.sums(outputs, targets, loss)
+  assert set(sums) == {'loss', 'count'}  # no accuracy of any kind
+  better, worse = {'loss_validation': 0.001}, {'loss_validation': 0.01}
+  assert objective.score(better) > objective.score(worse)
