@@ -26,7 +26,7 @@ from configs.default import paper_config, variant_settings
 # One epoch is 10,000 sequences, 313 steps of 32.
 VARIANTS = {
     '200': dict(seq_length=200, kernelnet_omega_0=10.0, epochs=25),
-    '1000': dict(seq_length=1000, kernelnet_omega_0=50.0, epochs=40),
+    '1000': dict(seq_length=1000, kernelnet_omega_0=50.0, epochs=25),
 }
 
 
