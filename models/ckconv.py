@@ -485,13 +485,19 @@ class CKConv(nn.Module):
       return 'published_fft'
     return 'direct' if length <= DIRECT_MAX_LENGTH else 'fft'
 
+  @staticmethod
+  def fft_length_for(length: int) -> int:
+    """The FFT length for an input of `length`: the kernel is as long, so L + L - 1 outputs.
+    The kernel spectrum and the convolution must use the same one."""
+    return even_fft_length(2 * length - 1)
+
   def _sample(self, length: int, method: str) -> torch.Tensor:
     """What `method` convolves with: the kernel spectrum (F, Cin, Cout) for 'fft', else the
     kernel (Cout, Cin, L). Sets `kernel`."""
     if method != 'fft':
       self.kernel = self.sample_kernel(length)
       return self.kernel
-    n = even_fft_length(2 * length - 1)
+    n = self.fft_length_for(length)
     if not self._factored():
       self.kernel = self.sample_kernel(length)
       return kernel_spectrum(self.kernel, n)
@@ -530,7 +536,7 @@ class CKConv(nn.Module):
         return causal_conv(x, sample, self.bias)
       if method == 'published_fft':
         return causal_fftconv(x, sample, self.bias, published_odd_lengths=True)
-      return spectral_conv(x, sample, even_fft_length(2 * length - 1)) + self.bias.unsqueeze(-1)
+      return spectral_conv(x, sample, self.fft_length_for(length)) + self.bias.unsqueeze(-1)
 
   # ---- Cache invalidation -------------------------------------------------------------------
 
