@@ -13,10 +13,10 @@ import sys
 import time
 
 import pytest
-import torch
 
 from configs.default import get_config
 import models
+from threads import one_thread
 import trainer
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -124,12 +124,8 @@ def test_ddp_accuracy_equals_a_single_process_evaluation(ddp_run, tmp_path, monk
     return test_only(self)
 
   monkeypatch.setattr(trainer.train.Session, 'test_only', spy)
-  threads = torch.get_num_threads()
-  torch.set_num_threads(1)  # a shared 2-core machine: see ENV
-  try:
+  with one_thread():  # see ENV
     single = trainer.run(config)
-  finally:
-    torch.set_num_threads(threads)
   # A single process stays a bare module: no DDP (or other) wrapper.
   assert type(networks[0]) is models.CKCNN
   assert single['num_test'] == ddp_summary['num_test'] == 370

@@ -7,6 +7,7 @@ import torch
 
 from configs.default import get_config
 from scripts import plot_kernels
+from threads import one_thread
 import trainer
 
 
@@ -21,12 +22,8 @@ def run_dir(tmp_path_factory):
   config = get_config()
   config.update(data_root=str(tmp_path / 'data'), run_dir=str(tmp_path / 'run'),
                 wandb_mode='disabled', epochs=1, no_hidden=8, device='cpu')
-  threads = torch.get_num_threads()
-  torch.set_num_threads(1)  # a shared 2-core machine
-  try:
+  with one_thread():
     trainer.run(config)
-  finally:
-    torch.set_num_threads(threads)
   return tmp_path / 'run'
 
 

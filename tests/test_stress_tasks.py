@@ -12,19 +12,11 @@ import torch
 
 from configs import adding_problem, copy_memory
 from datasets import DataSpec, Task
+from threads import one_thread
 import trainer
 from trainer.objectives import Objective
 
 T = 20
-
-
-@pytest.fixture
-def one_thread():
-  # A shared 2-core machine: two OpenMP threads next to another busy process slow down badly.
-  threads = torch.get_num_threads()
-  torch.set_num_threads(1)
-  yield
-  torch.set_num_threads(threads)
 
 
 def tiny(module, tmp_path, **overrides):
@@ -44,8 +36,9 @@ def saved_summary(tmp_path):
   return json.loads((tmp_path / 'run' / 'summary.json').read_text())
 
 
-def test_adding_problem_trains_end_to_end(tmp_path, one_thread):
-  summary = trainer.run(tiny(adding_problem, tmp_path))
+def test_adding_problem_trains_end_to_end(tmp_path):
+  with one_thread():
+    summary = trainer.run(tiny(adding_problem, tmp_path))
   assert summary == saved_summary(tmp_path)
   assert summary['num_train'] == 50_000 and summary['epochs_completed'] == 1
   assert math.isfinite(summary['best_test_loss']) and summary['best_test_loss'] >= 0
@@ -61,8 +54,9 @@ def test_adding_problem_trains_end_to_end(tmp_path, one_thread):
   assert record['loss_test'] == summary['best_test_loss'] < 0.16
 
 
-def test_copy_memory_trains_end_to_end(tmp_path, one_thread):
-  summary = trainer.run(tiny(copy_memory, tmp_path, memory_size=4, batch_size=100))
+def test_copy_memory_trains_end_to_end(tmp_path):
+  with one_thread():
+    summary = trainer.run(tiny(copy_memory, tmp_path, memory_size=4, batch_size=100))
   assert summary == saved_summary(tmp_path)
   assert summary['num_train'] == 10_000 and summary['epochs_completed'] == 1
   for key in ('best_recall_accuracy_test', 'best_recall_accuracy_validation',
