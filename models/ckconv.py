@@ -14,6 +14,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from models import native
 from models.kernelnet import make_kernel_net
 
 
@@ -87,25 +88,26 @@ def _published_odd_fftconv(x: torch.Tensor, kernel: torch.Tensor, bias=None) -> 
 # --------------------------------------------------------------------------------------------
 # The FFT convolution as two autograd functions with exact, hand-written backward passes:
 #
-#   k_f = kernel_spectrum(kernel, n)      (F, Cin, Cout): spectrum of the reversed kernel
+#   k_f = kernel_spectrum(kernel, n)      (Cin, Cout, F): spectrum of the reversed kernel
 #       = factored_kernel_spectrum(basis, coeffs, n)   for kernel = coeffs @ basis
-#   y   = spectral_conv(x, k_f, n)        y_f = x_f @ k_f at every frequency f; (B, Cout, L)
+#   y   = spectral_conv(x, k_f, n)        y_f[b, o] = sum_i x_f[b, i] k_f[i, o] at every f
 #
-# Layouts. An FFT wants the transformed axis contiguous, a GEMM the channels: input spectra keep
-# the FFT's layout (B, C, F) and are reordered a block of frequencies at a time, so the reordered
-# block stays in cache and no full-size reordered copy is ever made; the kernel spectrum is born
-# frequency-first (F, Cin, Cout), the layout of the per-frequency GEMMs. Per device type:
-#   MIXING      'complex': complex batched GEMMs; 'real': the same products as real GEMMs on
-#               interleaved [Re, Im] blocks, [Xr Xi] @ [[Kr, Ki], [-Ki, Kr]] = [Yr Yi];
-#   FREQ_BLOCK  frequencies per block; absent: all at once (a GPU gains nothing from blocking).
-# Measured on the 2-core CPU (one thread, CPU time of an sMNIST / raw SpeechCommands train
-# step): the complex GEMM ran 64x30 @ 30x30 products at 55 GFLOP/s against 45 for the real
-# one; blocks of 256 frequencies beat no blocking by 10% / 25% and 64 or 512 by a few %.
+# Layouts: every spectrum keeps frequencies contiguous, as the FFTs read and write them. The
+# channels are mixed, frequency by frequency, by `_mix`, in one of the MIXING modes per device:
+#   'native'   the C kernel (models/native): reads these layouts directly; CPUs with AVX-512F
+#              and a C compiler, else 'complex';
+#   'complex'  complex batched GEMMs over frequencies, each block of FREQ_BLOCK frequencies
+#              reordered to frequency-first, multiplied while in cache, and written back;
+#   'real'     the same as real GEMMs on interleaved [Re, Im] blocks,
+#              [Xr Xi] @ [[Kr, Ki], [-Ki, Kr]] = [Yr Yi].
+# Measured on the 2-core CPU (sMNIST layer, 64 x 30 channels, 801 frequencies, 2 threads): the
+# native mix 4.2 ms per product against 4.3 ms for the complex GEMMs alone plus about 2 ms for
+# each reorder around them; complex GEMMs ran at 55 GFLOP/s per core against 45 for real ones.
 # CUDA is unmeasured here: complex batched GEMMs (cuBLAS) without blocking; compare with
 # scripts/benchmark.py --device cuda --mixing real.
 # --------------------------------------------------------------------------------------------
 
-MIXING = {'cpu': 'complex', 'cuda': 'complex'}
+MIXING = {'cpu': 'native', 'cuda': 'complex'}
 FREQ_BLOCK = {'cpu': 256}
 
 # Inputs up to this length are convolved directly (conv1d), longer ones by FFT. Measured on the
@@ -115,7 +117,9 @@ DIRECT_MAX_LENGTH = 12
 
 
 def mixing_mode(device: torch.device) -> str:
-  return MIXING.get(device.type, 'complex')
+  """The MIXING mode for `device`, 'native' only where the C kernel is available."""
+  mode = MIXING.get(device.type, 'complex')
+  return 'complex' if mode == 'native' and not native.available() else mode
 
 
 def _freq_blocks(num_freqs: int, device: torch.device):
@@ -136,16 +140,30 @@ def _freq_weights(n: int, like: torch.Tensor) -> torch.Tensor:
   return w
 
 
-def _bmm(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-  """out = a @ b for complex (f, M, K), (f, K, N); a, b contiguous or transposed contiguous."""
-  if mixing_mode(a.device) == 'complex':
-    return torch.bmm(a, b, out=out)
+def _mix(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor, mode: int = native.PLAIN):
+  """out[m, n, f] = sum_k op(a[m, k, f]) op(b[k, n, f]): a (M, K, F), b (K, N, F), out (M, N, F),
+  frequencies contiguous; op conjugates a (mode CONJ_A) or b (CONJ_B), else is the identity."""
+  device_mode = mixing_mode(a.device)
+  if device_mode == 'native' and native.handles(a, b, out):
+    return native.mix(a, b, out, mode)
+  a = a.conj() if mode == native.CONJ_A else a
+  b = b.conj() if mode == native.CONJ_B else b
+  for block in _freq_blocks(a.shape[-1], a.device):
+    a_t = a[..., block].permute(2, 0, 1).resolve_conj().contiguous()  # (f, M, K)
+    b_t = b[..., block].permute(2, 0, 1).resolve_conj().contiguous()  # (f, K, N)
+    out[..., block] = _bmm(a_t, b_t, device_mode).permute(1, 2, 0)
+  return out
+
+
+def _bmm(a: torch.Tensor, b: torch.Tensor, mode: str) -> torch.Tensor:
+  """a @ b for contiguous complex (f, M, K), (f, K, N)."""
+  if mode != 'real':
+    return torch.bmm(a, b)
   br, bi = b.real, b.imag
   # rows (k, re/im of a), columns (n, re/im of out): [[br, bi], [-bi, br]] per (k, n)
   blocks = torch.stack([torch.stack([br, bi], -1), torch.stack([-bi, br], -1)], 2)
-  a = torch.view_as_real(a).flatten(2)  # (f, M, 2K), a copy if a is transposed
-  y = torch.bmm(a, blocks.flatten(3).flatten(1, 2))  # (f, M, 2N)
-  return out.copy_(torch.view_as_complex(y.unflatten(2, (-1, 2))))
+  y = torch.bmm(torch.view_as_real(a).flatten(2), blocks.flatten(3).flatten(1, 2))  # (f, M, 2N)
+  return torch.view_as_complex(y.unflatten(2, (-1, 2)))
 
 
 class _Scratch(threading.local):
@@ -198,130 +216,92 @@ class _SpectralConv(torch.autograd.Function):
   Backward, exact because n >= L + K - 1 leaves no wrap-around (G = rfft(dL/dy, n)):
     dL/dx   = irfft(G @ k_f^H)[:L]           per frequency, (B, Cout) @ (Cout, Cin)
     dL/dk_f = w * (x_f^H @ G)                PyTorch's complex-gradient convention
-  computed as conj(conj(G) @ k_f^T) and conj(x_f^T @ (w conj(G))): BLAS reads the transposes in
-  place, and the conjugations ride on copies made anyway.
-
-  Layouts: rfft writes (B, C, F); the GEMMs want (F, B, C). x_f is reordered a block of
-  frequencies at a time, each block multiplied while in cache (and kept in that order for the
-  backward pass when one follows). Products are written frequency-first; irfft reads them
-  through a permuted view, its own input copy doing the reordering.
+  The products before an irfft go to reused scratch: irfft only reads them.
   """
 
   @staticmethod
   def forward(ctx, x, k_f, n):
     x_f = _rfft(x, n)  # (B, Cin, F)
-    num_freqs, blocks = x_f.shape[-1], _freq_blocks(x_f.shape[-1], x.device)
-    keep = ctx.needs_input_grad[1]  # x_f is needed again only for the kernel's gradient
-    x_t = x_f.new_empty(num_freqs if keep else blocks[0].stop, *x_f.shape[:2])  # (F, B, Cin)
-    y_t = _scratch('product', (num_freqs, x.shape[0], k_f.shape[-1]), x_f)  # (F, B, Cout)
-    for block in blocks:
-      x_b = x_t[block] if keep else x_t[:_size(block, num_freqs)]
-      x_b.copy_(x_f[..., block].permute(2, 0, 1))
-      _bmm(x_b, k_f[block], y_t[block])
-    ctx.save_for_backward(x_t if keep else None, k_f)
+    y_f = _mix(x_f, k_f, _scratch('product', (x.shape[0], *k_f.shape[1:]), x_f))  # (B, Cout, F)
+    ctx.save_for_backward(x_f if ctx.needs_input_grad[1] else None, k_f)
     ctx.n, ctx.length = n, x.shape[-1]
-    return torch.fft.irfft(y_t.permute(1, 2, 0), n=n)[..., :ctx.length]
+    return torch.fft.irfft(y_f, n=n)[..., :ctx.length]
 
   @staticmethod
   def backward(ctx, grad_y):
-    x_t, k_f = ctx.saved_tensors
+    x_f, k_f = ctx.saved_tensors
     need_x, need_k = ctx.needs_input_grad[:2]
     g_f = _rfft(grad_y, ctx.n)  # (B, Cout, F)
-    (batch, _, num_freqs), c_in = g_f.shape, k_f.shape[1]
-    blocks = _freq_blocks(num_freqs, g_f.device)
-    g_buf = _scratch('block', (blocks[0].stop, *g_f.shape[:2]), g_f)  # (f, B, Cout)
-    gx_t = _scratch('product', (num_freqs, batch, c_in), g_f) if need_x else None  # conj(dL/dx_f)
-    grad_k = k_f.new_empty(k_f.shape) if need_k else None  # (F, Cin, Cout)
-    w = _freq_weights(ctx.n, k_f).view(-1, 1, 1)
-    for block in blocks:
-      g = g_buf[:_size(block, num_freqs)]
-      g.copy_(g_f[..., block].permute(2, 0, 1).conj())  # conj(G)
-      if need_x:  # conj(G k^H) = conj(G) k^T
-        _bmm(g, k_f[block].transpose(1, 2), gx_t[block])
-      if need_k:  # conj(w x^H G) = x^T (w conj(G))
-        _bmm(x_t[block].transpose(1, 2), g.mul_(w[block]), grad_k[block]).conj_physical_()
-    grad_x = None
+    grad_x = grad_k = None
     if need_x:
-      grad_x = torch.fft.irfft(gx_t.permute(1, 2, 0).conj(), n=ctx.n)[..., :ctx.length]
+      gx_f = _scratch('product', (g_f.shape[0], k_f.shape[0], g_f.shape[-1]), g_f)  # (B, Cin, F)
+      _mix(g_f, k_f.transpose(0, 1), gx_f, native.CONJ_B)
+      grad_x = torch.fft.irfft(gx_f, n=ctx.n)[..., :ctx.length]
+    if need_k:
+      grad_k = _mix(x_f.transpose(0, 1), g_f, torch.empty_like(k_f), native.CONJ_A)
+      grad_k.mul_(_freq_weights(ctx.n, k_f))
     return grad_x, grad_k, None
 
 
-def _size(block: slice, num_freqs: int) -> int:
-  """How many frequencies a block holds (the last one may be short)."""
-  return len(range(num_freqs)[block])
-
-
 def spectral_conv(x: torch.Tensor, k_f: torch.Tensor, n: int) -> torch.Tensor:
-  """Causal convolution of x (B, Cin, L) with the kernel of spectrum k_f (F, Cin, Cout)."""
+  """Causal convolution of x (B, Cin, L) with the kernel of spectrum k_f (Cin, Cout, F)."""
   return _SpectralConv.apply(x, k_f, n)
 
 
 class _KernelSpectrum(torch.autograd.Function):
-  """k_f = rfft(reverse(coeffs @ basis), n), laid out (F, J): the spectrum of a kernel given as a
+  """k_f = rfft(reverse(coeffs @ basis), n), (J, F): the spectrum of a kernel given as a
   combination of P signals (basis (P, K)) with real coefficients (coeffs (J, P); None: identity).
 
   Transforming the P basis signals instead of the J kernel rows costs P FFTs and one real GEMM
-  that writes the spectrum frequency-first and interleaved, ready for the per-frequency GEMMs:
-  (F, [Re Im] of P) @ (coeffs^T on the diagonal blocks) = (F, [Re Im] of J).
+  on the interleaved [Re, Im] spectra: (J, P) @ (P, 2F) = (J, 2F).
   """
 
   @staticmethod
   def forward(ctx, basis, coeffs, n):
-    b_f = torch.fft.rfft(basis.flip(-1), n=n).t().contiguous()  # (F, P)
+    b_f = torch.fft.rfft(basis.flip(-1), n=n)  # (P, F)
     ctx.save_for_backward(b_f, coeffs)
     ctx.n, ctx.taps = n, basis.shape[-1]
     if coeffs is None:
       return b_f
-    return torch.view_as_complex((_ri(b_f) @ _diagonal_blocks(coeffs.t())).unflatten(1, (-1, 2)))
+    return torch.view_as_complex((coeffs @ _ri(b_f)).unflatten(1, (-1, 2)))
 
   @staticmethod
   def backward(ctx, grad_k):
     b_f, coeffs = ctx.saved_tensors
     grad_basis = grad_coeffs = None
-    grad_b = grad_k  # (F, P)
+    grad_b = grad_k  # (P, F)
     if coeffs is not None:
-      g_ri = _ri(grad_k.contiguous())  # (F, 2J)
-      grad_b = g_ri @ _diagonal_blocks(coeffs.t()).t()  # (F, 2P)
-      grad_b = torch.view_as_complex(grad_b.unflatten(1, (-1, 2)))
-      if ctx.needs_input_grad[1]:  # Re(grad_k^T conj(b_f)): the diagonal blocks' gradient
-        blocks = (_ri(b_f).t() @ g_ri).unflatten(1, (-1, 2)).unflatten(0, (-1, 2))  # (P, 2, J, 2)
-        grad_coeffs = (blocks[:, 0, :, 0] + blocks[:, 1, :, 1]).t()
+      g_ri = _ri(grad_k.contiguous())  # (J, 2F)
+      grad_b = torch.view_as_complex((coeffs.t() @ g_ri).unflatten(1, (-1, 2)))
+      if ctx.needs_input_grad[1]:
+        grad_coeffs = g_ri @ _ri(b_f).t()  # Re(grad_k conj(b_f)^T)
     if ctx.needs_input_grad[0]:
-      grad_b = grad_b / _freq_weights(ctx.n, b_f).unsqueeze(1)
-      grad_basis = torch.fft.irfft(grad_b.t(), n=ctx.n)[..., :ctx.taps].flip(-1)
+      grad_b = grad_b / _freq_weights(ctx.n, b_f)
+      grad_basis = torch.fft.irfft(grad_b, n=ctx.n)[..., :ctx.taps].flip(-1)
     return grad_basis, grad_coeffs, None
 
 
 def _ri(z: torch.Tensor) -> torch.Tensor:
-  """(F, P) complex -> (F, 2P) real, [Re, Im] interleaved; no copy."""
+  """(R, F) complex -> (R, 2F) real, [Re, Im] interleaved; no copy."""
   return torch.view_as_real(z).flatten(1)
 
 
-def _diagonal_blocks(m: torch.Tensor) -> torch.Tensor:
-  """(P, J) -> (2P, 2J) with m acting on Re and on Im separately: ri(z) @ it = ri(z @ m)."""
-  blocks = m.new_zeros(m.shape[0], 2, m.shape[1], 2)
-  blocks[:, 0, :, 0] = m
-  blocks[:, 1, :, 1] = m
-  return blocks.view(2 * m.shape[0], 2 * m.shape[1])
-
-
 def kernel_spectrum(kernel: torch.Tensor, n: int) -> torch.Tensor:
-  """(Cout, Cin, K) -> (F, Cin, Cout): the spectrum of the reversed kernel, zero-padded to n."""
+  """(Cout, Cin, K) -> (Cin, Cout, F): the spectrum of the reversed kernel, zero-padded to n."""
   c_out, c_in, taps = kernel.shape
   rows = kernel.transpose(0, 1).reshape(c_in * c_out, taps)  # rows (i, o)
-  return _KernelSpectrum.apply(rows, None, n).view(-1, c_in, c_out)
+  return _KernelSpectrum.apply(rows, None, n).view(c_in, c_out, -1)
 
 
 def factored_kernel_spectrum(basis: torch.Tensor, coeffs: torch.Tensor, c_in: int,
                              n: int) -> torch.Tensor:
   """kernel_spectrum((coeffs @ basis).view(Cout, Cin, K), n), from the P basis signals' FFTs.
 
-  basis (P, K), coeffs (Cout * Cin, P) with rows (o, i) -> (F, Cin, Cout).
+  basis (P, K), coeffs (Cout * Cin, P) with rows (o, i) -> (Cin, Cout, F).
   """
   c_out = coeffs.shape[0] // c_in
   coeffs = coeffs.view(c_out, c_in, -1).transpose(0, 1).reshape(c_in * c_out, -1)  # rows (i, o)
-  return _KernelSpectrum.apply(basis, coeffs, n).view(-1, c_in, c_out)
-
+  return _KernelSpectrum.apply(basis, coeffs, n).view(c_in, c_out, -1)
 
 # --------------------------------------------------------------------------------------------
 # Sampling-rate change (the paper's "deploy at another resolution", SPEC section 1).
@@ -492,7 +472,7 @@ class CKConv(nn.Module):
     return even_fft_length(2 * length - 1)
 
   def _sample(self, length: int, method: str) -> torch.Tensor:
-    """What `method` convolves with: the kernel spectrum (F, Cin, Cout) for 'fft', else the
+    """What `method` convolves with: the kernel spectrum (Cin, Cout, F) for 'fft', else the
     kernel (Cout, Cin, L). Sets `kernel`."""
     if method != 'fft':
       self.kernel = self.sample_kernel(length)

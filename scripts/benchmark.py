@@ -287,7 +287,7 @@ def parse_args(argv=None):
   parser.add_argument('--memory-steps', type=int, default=2)
   parser.add_argument('--no-memory', action='store_true', help='skip the peak-memory processes')
   parser.add_argument('--threads', type=int, default=torch.get_num_threads())
-  parser.add_argument('--mixing', choices=('complex', 'real'),
+  parser.add_argument('--mixing', choices=('native', 'complex', 'real'),
                       help="override the layer's channel-mixing GEMM for this device")
   parser.add_argument('--amp', default='', choices=('', 'bf16'), help='ours: autocast bf16')
   parser.add_argument('--compile', action='store_true', help='ours: torch.compile the model')

@@ -1,0 +1,150 @@
+/* The channel mixing of an FFT convolution, on spectra laid out as PyTorch's FFTs write them.
+ *
+ *   out[m, n, f] = sum_k op(a[m, k, f]) * op(b[k, n, f])      complex64, every f
+ *
+ * Frequencies are the contiguous axis of all three tensors; the other axes have any strides
+ * (in complex elements). A per-frequency batched GEMM would first reorder every spectrum to
+ * frequency-first, and on a CPU those reorders cost as much as the GEMMs. Here each thread
+ * copies the frequencies of a block (FREQ_CHUNKS chunks of 8) of both operands into packed,
+ * cache-resident buffers, row by row (contiguous reads), and multiplies 8 frequencies at a time
+ * in AVX-512 registers: MR x NR complex outputs per kernel call, two FMAs per complex
+ * multiply-add on interleaved [re, im] lanes.
+ *
+ * Built on first use by models/native.py with the host compiler (-march=native); without
+ * AVX-512F it builds a stub reporting so, and the caller keeps PyTorch's batched GEMMs.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+
+#define MIX_PLAIN 0  /* a * b */
+#define MIX_CONJ_B 1  /* a * conj(b) */
+#define MIX_CONJ_A 2  /* conj(a) * b */
+
+#ifndef __AVX512F__
+
+int ckconv_mix_supported(void) { return 0; }
+int ckconv_mix(const float* a, const float* b, float* out, int64_t M, int64_t N, int64_t K,
+               int64_t F, int64_t sam, int64_t sak, int64_t sbk, int64_t sbn, int64_t som,
+               int64_t son, int mode, int threads) {
+  return -1;
+}
+
+#else
+#include <immintrin.h>
+#include <omp.h>
+
+enum { LANES = 16, CHUNK = 8, FREQ_CHUNKS = 4, MR = 2, NR = 4 };  /* 8 complex in 16 floats */
+
+int ckconv_mix_supported(void) { return 1; }
+
+static inline __mmask16 chunk_mask(int64_t freqs_left) {
+  return freqs_left >= CHUNK ? (__mmask16)0xFFFF : (__mmask16)((1u << (2 * freqs_left)) - 1);
+}
+
+/* out[m0 : m0+mr, n0 : n0+nr] at one chunk of frequencies. ap: packed a rows (m, k), bp: packed
+ * b rows (k, n), 16 floats each. mr, nr are compile-time constants after inlining. */
+static inline __attribute__((always_inline)) void tile(
+    const float* ap, const float* bp, float* out, int64_t N, int64_t K, int64_t som,
+    int64_t son, int64_t m0, int64_t n0, __mmask16 mask, int mode, const int mr, const int nr) {
+  /* acc_re += a * (re b, re b); acc_im += swap(a) * (im b, im b): then even lanes
+   * acc_re - acc_im and odd lanes acc_re + acc_im are re(a b), im(a b) */
+  __m512 acc_re[MR][NR], acc_im[MR][NR];
+  for (int i = 0; i < mr; ++i)
+    for (int j = 0; j < nr; ++j) acc_re[i][j] = acc_im[i][j] = _mm512_setzero_ps();
+  const float* arow = ap + m0 * K * LANES;
+  const float* brow = bp + n0 * LANES;
+  for (int64_t k = 0; k < K; ++k) {
+    __m512 av[MR], aswap[MR];
+    for (int i = 0; i < mr; ++i) {
+      av[i] = _mm512_load_ps(arow + (i * K + k) * LANES);
+      aswap[i] = _mm512_permute_ps(av[i], 0xB1);
+    }
+    for (int j = 0; j < nr; ++j) {
+      __m512 bv = _mm512_load_ps(brow + (k * N + j) * LANES);
+      __m512 b_re = _mm512_moveldup_ps(bv), b_im = _mm512_movehdup_ps(bv);
+      for (int i = 0; i < mr; ++i) {
+        acc_re[i][j] = _mm512_fmadd_ps(av[i], b_re, acc_re[i][j]);
+        acc_im[i][j] = _mm512_fmadd_ps(aswap[i], b_im, acc_im[i][j]);
+      }
+    }
+  }
+  const __m512 one = _mm512_set1_ps(1.0f);
+  const __m512i imag_sign = _mm512_set1_epi64((long long)0x8000000000000000ULL);
+  for (int i = 0; i < mr; ++i)
+    for (int j = 0; j < nr; ++j) {
+      __m512 r;
+      if (mode == MIX_PLAIN) {
+        r = _mm512_fmaddsub_ps(one, acc_re[i][j], acc_im[i][j]);
+      } else {  /* a conj(b); conj(a) b = conj(a conj(b)) */
+        r = _mm512_fmsubadd_ps(one, acc_re[i][j], acc_im[i][j]);
+        if (mode == MIX_CONJ_A)
+          r = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(r), imag_sign));
+      }
+      _mm512_mask_storeu_ps(out + 2 * ((m0 + i) * som + (n0 + j) * son), mask, r);
+    }
+}
+
+#define TILE(MR_, NR_) tile(ap, bp, out, N, K, som, son, m0, n0, mask, mode, MR_, NR_)
+
+/* All of out at one chunk of frequencies (out points at its first frequency). */
+static void mix_chunk(const float* ap, const float* bp, float* out, int64_t M, int64_t N,
+                      int64_t K, int64_t som, int64_t son, __mmask16 mask, int mode) {
+  for (int64_t n0 = 0; n0 < N; n0 += NR) {
+    int64_t nr = N - n0 < NR ? N - n0 : NR;
+    for (int64_t m0 = 0; m0 < M; m0 += MR) {
+      switch ((M - m0 < MR ? M - m0 : MR) * 8 + nr) {
+        case 2 * 8 + 4: TILE(2, 4); break;
+        case 2 * 8 + 3: TILE(2, 3); break;
+        case 2 * 8 + 2: TILE(2, 2); break;
+        case 2 * 8 + 1: TILE(2, 1); break;
+        case 1 * 8 + 4: TILE(1, 4); break;
+        case 1 * 8 + 3: TILE(1, 3); break;
+        case 1 * 8 + 2: TILE(1, 2); break;
+        default: TILE(1, 1); break;
+      }
+    }
+  }
+}
+
+/* Copies frequencies [f0, f0 + 8 * chunks) of the rows (r1, r2) of src into dst laid out
+ * [chunk][r1 * R2 + r2][16 floats], zero beyond F. */
+static void pack(const float* src, float* dst, int64_t R1, int64_t R2, int64_t s1, int64_t s2,
+                 int64_t f0, int64_t F, int64_t chunks) {
+  const int64_t rows = R1 * R2;
+  for (int64_t r1 = 0; r1 < R1; ++r1)
+    for (int64_t r2 = 0; r2 < R2; ++r2) {
+      const float* row = src + 2 * (r1 * s1 + r2 * s2 + f0);
+      float* packed = dst + (r1 * R2 + r2) * LANES;
+      for (int64_t c = 0; c < chunks; ++c)
+        _mm512_store_ps(packed + c * rows * LANES,
+                        _mm512_maskz_loadu_ps(chunk_mask(F - f0 - c * CHUNK), row + c * LANES));
+    }
+}
+
+/* Returns 0, or -1 if the packing buffers could not be allocated. */
+int ckconv_mix(const float* a, const float* b, float* out, int64_t M, int64_t N, int64_t K,
+               int64_t F, int64_t sam, int64_t sak, int64_t sbk, int64_t sbn, int64_t som,
+               int64_t son, int mode, int threads) {
+  const int64_t block = FREQ_CHUNKS * CHUNK, blocks = (F + block - 1) / block;
+  const int64_t a_size = M * K * FREQ_CHUNKS * LANES, b_size = K * N * FREQ_CHUNKS * LANES;
+  float* buffers = aligned_alloc(64, threads * (a_size + b_size) * sizeof(float));
+  if (buffers == NULL) return -1;
+  #pragma omp parallel num_threads(threads)
+  {
+    float* ap = buffers + omp_get_thread_num() * (a_size + b_size);
+    float* bp = ap + a_size;
+    #pragma omp for schedule(static)
+    for (int64_t i = 0; i < blocks; ++i) {
+      const int64_t f0 = i * block, left = F - f0;
+      const int64_t chunks = left >= block ? FREQ_CHUNKS : (left + CHUNK - 1) / CHUNK;
+      pack(a, ap, M, K, sam, sak, f0, F, chunks);
+      pack(b, bp, K, N, sbk, sbn, f0, F, chunks);
+      for (int64_t c = 0; c < chunks; ++c)
+        mix_chunk(ap + c * M * K * LANES, bp + c * K * N * LANES, out + 2 * (f0 + c * CHUNK), M,
+                  N, K, som, son, chunk_mask(left - c * CHUNK), mode);
+    }
+  }
+  free(buffers);
+  return 0;
+}
+#endif

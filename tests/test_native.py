@@ -1,0 +1,119 @@
+"""The C channel-mixing kernel (models/native): its products, and how it is built, cached and
+skipped. The products are checked in complex128 by einsum; no timings here."""
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import models
+from models import ckconv, native
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+needs_native = pytest.mark.skipif(not native.available(),
+                                  reason='no C compiler or no AVX-512F on this CPU')
+
+def reference(a, b, mode):
+  a, b = a.to(torch.complex128), b.to(torch.complex128)
+  a = a.conj() if mode == native.CONJ_A else a
+  b = b.conj() if mode == native.CONJ_B else b
+  return torch.einsum('mkf,knf->mnf', a, b)
+
+
+def relative_error(got, expected):
+  return ((got.to(torch.complex128) - expected).norm() / expected.norm()).item()
+
+
+@needs_native
+@pytest.mark.parametrize('mode', [native.PLAIN, native.CONJ_A, native.CONJ_B])
+@pytest.mark.parametrize('m,n,k,f', [(1, 1, 1, 1), (3, 5, 7, 9), (2, 4, 3, 32), (5, 6, 4, 33),
+                                     (64, 30, 30, 801)])
+def test_mix_equals_einsum(mode, m, n, k, f):
+  """Every tile shape (rows 1-2, columns 1-4) and frequency tail (masks) is exercised."""
+  torch.manual_seed(m * n + f)
+  a = torch.randn(m, k, f, dtype=torch.complex64)
+  b = torch.randn(k, n, f, dtype=torch.complex64)
+  out = torch.full((m, n, f), float('nan'), dtype=torch.complex64)
+  native.mix(a, b, out, mode)
+  assert relative_error(out, reference(a, b, mode)) < 1e-6
+
+
+@needs_native
+def test_mix_reads_transposed_views_and_writes_into_a_strided_output():
+  """The backward pass hands it transposed views; nothing outside `out` is written."""
+  torch.manual_seed(0)
+  a = torch.randn(6, 5, 40, dtype=torch.complex64).transpose(0, 1)  # (5, 6, F), strided
+  b = torch.randn(3, 6, 40, dtype=torch.complex64).transpose(0, 1)  # (6, 3, F)
+  storage = torch.zeros(3, 5, 40, dtype=torch.complex64)
+  out = storage[:2].transpose(0, 1)  # (5, 2, F) inside a larger tensor
+  native.mix(a, b[:, :2], out, native.CONJ_B)
+  assert relative_error(out, reference(a, b[:, :2], native.CONJ_B)) < 1e-6
+  assert storage[2].abs().max() == 0
+
+
+@needs_native
+def test_native_and_gemm_mixing_give_the_same_layer(monkeypatch):
+  """A float32 CKConv, forward and backward, mixed by the C kernel and by batched GEMMs."""
+  torch.manual_seed(0)
+  layer = models.CKConv(4, 6, kernelnet_no_hidden=8, kernelnet_omega_0=10.0)
+  x = torch.randn(3, 4, 50, requires_grad=True)
+  y = torch.randn(3, 6, 50)
+
+  def outputs_and_gradients():
+    out = layer(x)
+    return [out, *torch.autograd.grad((out * y).sum(), [x, *layer.parameters()])]
+
+  assert ckconv.mixing_mode(x.device) == 'native'
+  fast = outputs_and_gradients()
+  monkeypatch.setitem(ckconv.MIXING, 'cpu', 'complex')
+  for a, b in zip(fast, outputs_and_gradients()):
+    torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+# ---- Building and loading, each in a fresh process ------------------------------------------
+
+PROBE = ('import torch; from models import native, CKConv; print("available", native.available());'
+         'print("output", tuple(CKConv(2, 3)(torch.randn(1, 2, 20)).shape))')
+
+
+def probe(tmp_path, **env):
+  environment = {**os.environ, 'CKCONV_NATIVE_CACHE': str(tmp_path / 'cache'), **env}
+  result = subprocess.run([sys.executable, '-c', PROBE], cwd=ROOT, env=environment,
+                          capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr
+  assert 'output (1, 3, 20)' in result.stdout  # the layer works whatever happened
+  return result
+
+
+@needs_native
+def test_build_is_cached_per_key_and_reused(tmp_path):
+  probe(tmp_path)
+  builds = list((tmp_path / 'cache').glob('spectral_mix-*.so'))
+  assert len(builds) == 1
+  stamp = builds[0].stat().st_mtime_ns
+  assert 'available True' in probe(tmp_path).stdout
+  assert [p.stat().st_mtime_ns for p in (tmp_path / 'cache').iterdir()] == [stamp]
+
+
+def test_missing_compiler_falls_back_with_one_warning(tmp_path):
+  result = probe(tmp_path, CC=str(tmp_path / 'no-such-cc'))
+  assert 'available False' in result.stdout
+  assert result.stderr.count('no C compiler') == 1
+
+
+def test_failing_compiler_falls_back_with_its_reason(tmp_path):
+  compiler = tmp_path / 'broken-cc'
+  compiler.write_text('#!/bin/sh\necho "fatal error: something is missing" >&2\nexit 1\n')
+  compiler.chmod(0o755)
+  result = probe(tmp_path, CC=str(compiler))
+  assert 'available False' in result.stdout
+  assert 'did not build' in result.stderr and 'something is missing' in result.stderr
+  assert not list((tmp_path / 'cache').glob('*.so'))  # no half-built library left behind
+
+
+def test_disabled_by_environment_builds_nothing(tmp_path):
+  result = probe(tmp_path, CKCONV_NATIVE='0')
+  assert 'available False' in result.stdout
+  assert not (tmp_path / 'cache').exists()
