@@ -119,7 +119,7 @@ DIRECT_MAX_LENGTH = 12
 def mixing_mode(device: torch.device) -> str:
   """The MIXING mode for `device`, 'native' only where the C kernel is available."""
   mode = MIXING.get(device.type, 'complex')
-  return 'complex' if mode == 'native' and not native.available() else mode
+  return 'complex' if mode == 'native' and not native.mixes() else mode
 
 
 def _freq_blocks(num_freqs: int, device: torch.device):

@@ -1,5 +1,6 @@
-"""The C channel-mixing kernel (models/native): its products, and how it is built, cached and
-skipped. The products are checked in complex128 by einsum; no timings here."""
+"""The C kernels (models/native): the channel mixing's products (checked in complex128 by
+einsum), the dropout masks (checked bit for bit against the PyTorch version), and how the
+library is built, cached and skipped. No timings here."""
 import os
 import pathlib
 import subprocess
@@ -10,10 +11,12 @@ import torch
 
 import models
 from models import ckconv, native
+from models.ckcnn import Dropout, scaled_keep_mask, splitmix64
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-needs_native = pytest.mark.skipif(not native.available(),
+needs_native = pytest.mark.skipif(not native.mixes(),
                                   reason='no C compiler or no AVX-512F on this CPU')
+needs_library = pytest.mark.skipif(not native.available(), reason='no C compiler')
 
 def reference(a, b, mode):
   a, b = a.to(torch.complex128), b.to(torch.complex128)
@@ -72,6 +75,47 @@ def test_native_and_gemm_mixing_give_the_same_layer(monkeypatch):
     torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
+# ---- Dropout masks -----------------------------------------------------------------------------
+
+def test_splitmix64_matches_the_published_reference_values():
+  """The first outputs of splitmix64 seeded with 1234567 (Vigna's reference implementation)."""
+  expected = [6457827717110365317, 3203168211198807973, 9817491932198370423]
+  assert [v % 2 ** 64 for v in splitmix64(1234567, 3).tolist()] == expected
+
+
+@needs_library
+@pytest.mark.parametrize('numel', [1, 2, 7, 1000, 64 * 30 * 784 + 1])
+@pytest.mark.parametrize('p', [0.1, 0.5])
+def test_native_dropout_mask_equals_the_pytorch_mask_bit_for_bit(numel, p):
+  like = torch.empty(numel)
+  for seed in (0, 1, 2 ** 63 - 1):
+    assert torch.equal(scaled_keep_mask(like, p, seed),
+                       scaled_keep_mask(like, p, seed, use_native=False))
+
+
+@needs_library
+def test_dropout_mask_is_the_same_with_any_thread_count():
+  like = torch.empty(100, 1001)
+  threads = torch.get_num_threads()
+  try:
+    torch.set_num_threads(1)
+    one = scaled_keep_mask(like, 0.2, 99)
+    torch.set_num_threads(max(2, threads))
+    assert torch.equal(one, scaled_keep_mask(like, 0.2, 99))
+  finally:
+    torch.set_num_threads(threads)
+
+
+def test_dropout_masks_follow_torch_manual_seed():
+  dropout = Dropout(0.3)
+  x = torch.ones(20, 50)
+  torch.manual_seed(5)
+  first, second = dropout(x), dropout(x)
+  torch.manual_seed(5)
+  assert torch.equal(dropout(x), first) and torch.equal(dropout(x), second)
+  assert not torch.equal(first, second)
+
+
 # ---- Building and loading, each in a fresh process ------------------------------------------
 
 PROBE = ('import torch; from models import native, CKConv; print("available", native.available());'
@@ -87,10 +131,10 @@ def probe(tmp_path, **env):
   return result
 
 
-@needs_native
+@needs_library
 def test_build_is_cached_per_key_and_reused(tmp_path):
   probe(tmp_path)
-  builds = list((tmp_path / 'cache').glob('spectral_mix-*.so'))
+  builds = list((tmp_path / 'cache').glob('ckconv_native-*.so'))
   assert len(builds) == 1
   stamp = builds[0].stat().st_mtime_ns
   assert 'available True' in probe(tmp_path).stdout

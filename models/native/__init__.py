@@ -1,15 +1,18 @@
-"""The C channel-mixing kernel (spectral_mix.c), compiled on first use and loaded with ctypes.
+"""CPU kernels in C, compiled on first use and loaded with ctypes:
 
-    out[m, n, f] = sum_k op(a[m, k, f]) * op(b[k, n, f]),   op: identity or conj
+- spectral_mix.c: out[m, n, f] = sum_k op(a[m, k, f]) * op(b[k, n, f]), op: identity or conj.
+  It reads and writes spectra in the layout PyTorch's FFTs use (frequencies contiguous), so the
+  convolution needs no reorders around its GEMMs. Needs AVX-512F (`mixes()`).
+- dropout_mask.c: dropout masks from a counter-based generator, in parallel, equal bit for bit
+  to the PyTorch version in models/ckcnn.py (PyTorch's CPU generator is serial).
 
-It reads and writes spectra in the layout PyTorch's FFTs use (frequencies contiguous), so the
-convolution needs no reorders around its GEMMs. Built with the host C compiler ($CC, else cc)
+Built with the host C compiler ($CC, else cc)
 for this CPU (-march=native, OpenMP: PyTorch's own libgomp once torch is loaded) into
 $CKCONV_NATIVE_CACHE, else ~/.cache/ckconv/native, keyed by the source, the compiler, its flags
 and the CPU's feature flags, so a shared home directory never hands a build to a CPU it was not
-made for. Missing compiler, failed build, a CPU without AVX-512F or CKCONV_NATIVE=0: `available()`
-is False and models/ckconv.py uses PyTorch's batched GEMMs (one warning says why, where it is
-a problem rather than a choice).
+made for. Missing compiler, failed build or CKCONV_NATIVE=0: `available()` is False and the
+callers use PyTorch (one warning says why, where it is a problem rather than a choice); a CPU
+without AVX-512F keeps PyTorch's batched GEMMs for the mixing.
 """
 import ctypes
 import hashlib
@@ -24,7 +27,8 @@ import threading
 
 import torch
 
-SOURCE = pathlib.Path(__file__).with_name('spectral_mix.c')
+SOURCES = tuple(pathlib.Path(__file__).with_name(name)
+                for name in ('spectral_mix.c', 'dropout_mask.c'))
 FLAGS = ('-O3', '-march=native', '-fopenmp', '-fPIC', '-shared')
 PLAIN, CONJ_B, CONJ_A = 0, 1, 2  # the modes of spectral_mix.c
 
@@ -52,16 +56,17 @@ def _cpu_flags() -> str:
 
 def _build(compiler: str) -> pathlib.Path:
   """The compiled library's path, building it unless a build for this key exists."""
-  key = hashlib.sha256('\0'.join([SOURCE.read_text(), compiler, *FLAGS, platform.machine(),
+  sources = [source.read_text() for source in SOURCES]
+  key = hashlib.sha256('\0'.join([*sources, compiler, *FLAGS, platform.machine(),
                                   _cpu_flags()]).encode()).hexdigest()[:16]
-  target = cache_dir() / f'spectral_mix-{key}.so'
+  target = cache_dir() / f'ckconv_native-{key}.so'
   if target.exists():
     return target
   target.parent.mkdir(parents=True, exist_ok=True)
   # Built beside the target and renamed into place: concurrent runs never load half a file.
   with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
     built = pathlib.Path(tmp) / target.name
-    result = subprocess.run([compiler, *FLAGS, str(SOURCE), '-o', str(built)],
+    result = subprocess.run([compiler, *FLAGS, *map(str, SOURCES), '-o', str(built)],
                             capture_output=True, text=True, timeout=300)
     if result.returncode != 0:
       lines = (result.stderr or result.stdout).strip().splitlines() or ['(no output)']
@@ -75,19 +80,20 @@ def _load():
     return None
   compiler = shutil.which(os.environ.get('CC', 'cc'))
   if compiler is None:
-    logging.warning('ckconv: no C compiler (cc or $CC) found; the CPU FFT convolution uses '
-                    "PyTorch's slower batched GEMMs. Install gcc to speed it up.")
+    logging.warning('ckconv: no C compiler (cc or $CC) found; the CPU FFT convolution and '
+                    'dropout use slower PyTorch code. Install gcc to speed them up.')
     return None
   try:
     library = ctypes.CDLL(str(_build(compiler)))
   except (OSError, RuntimeError, subprocess.SubprocessError) as e:
-    logging.warning("ckconv: the C mixing kernel did not build (%s); using PyTorch's batched "
-                    'GEMMs instead.', e)
+    logging.warning('ckconv: the C kernels did not build (%s); using slower PyTorch code '
+                    'instead.', e)
     return None
-  if not library.ckconv_mix_supported():
-    return None  # no AVX-512F on this CPU: PyTorch's GEMMs are the fast path here
   library.ckconv_mix.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_int64] * 10 + [ctypes.c_int] * 2
   library.ckconv_mix.restype = ctypes.c_int
+  library.ckconv_dropout_mask.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_uint64,
+                                          ctypes.c_int32, ctypes.c_float, ctypes.c_int]
+  library.ckconv_dropout_mask.restype = None
   return library
 
 
@@ -105,9 +111,14 @@ def available() -> bool:
   return library() is not None
 
 
+def mixes() -> bool:
+  """Whether the mixing kernel is there: built, on a CPU with AVX-512F."""
+  return available() and bool(library().ckconv_mix_supported())
+
+
 def handles(*tensors: torch.Tensor) -> bool:
   """Whether mix() takes these: complex64 CPU tensors with contiguous frequencies."""
-  return available() and all(
+  return mixes() and all(
       t.device.type == 'cpu' and t.dtype == torch.complex64 and t.stride(-1) == 1
       and not t.is_conj() for t in tensors)
 
@@ -125,3 +136,12 @@ def mix(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor, mode: int = PLAIN) 
   if status != 0:
     raise MemoryError('ckconv: the C mixing kernel could not allocate its packing buffers')
   return out
+
+
+def dropout_mask(like: torch.Tensor, seed: int, min_kept: int, scale: float) -> torch.Tensor:
+  """A float mask shaped like `like`: element i is `scale` if the signed 32-bit number i of the
+  splitmix64 stream from `seed` is >= min_kept, else 0 (see dropout_mask.c). `available()`."""
+  mask = torch.empty(like.shape, dtype=torch.float32)
+  library().ckconv_dropout_mask(mask.data_ptr(), mask.numel(), seed, min_kept, scale,
+                                torch.get_num_threads())
+  return mask
