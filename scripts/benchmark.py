@@ -10,7 +10,7 @@ Both implementations are the same network (SPEC section 2: 2 blocks, kernel netw
 - baseline: the published algorithm, re-implemented below (`published_fftconv`): kernel network
   on linspace(-1, 1, L), the input and the odd-made kernel padded to L + K - 1, both rfft'd, the
   broadcast product (x_fr.unsqueeze(1) * conj(kernel_fr).unsqueeze(0)).sum(2) through a
-  (B, Cout, Cin, F) intermediate, irfft; PyTorch's nn.Dropout;
+  (B, Cout, Cin, F) intermediate, irfft; PyTorch's nn.Dropout and nn.Conv1d shortcut;
 - ours: models.CKCNN as it is (models/ckconv.py).
 Per case it times a train step (forward, cross-entropy, backward, Adam step) and an eval step
 (no_grad forward), alternating baseline and ours inside one process after warm-up, and reports
@@ -119,10 +119,14 @@ def build(impl: str, case: Case, device: torch.device) -> nn.Module:
   make_conv = functools.partial(conv, kernelnet_no_hidden=32, kernelnet_omega_0=30.0)
   model = models.CKCNN(case.in_channels, case.classes, case.no_hidden, 2, make_conv,
                        dropout=case.dropout, dropout_in=case.dropout_in)
-  if impl == 'baseline':  # the published blocks used PyTorch's dropout
+  if impl == 'baseline':  # the published blocks used PyTorch's dropout and 1x1 convolution
     model.dropout_in = nn.Dropout(case.dropout_in)
     for block in model.blocks:
       block.dropout = nn.Dropout(case.dropout)
+      if isinstance(block.shortcut, models.PointwiseConv1d):
+        conv = nn.Conv1d(*block.shortcut.weight.shape[1::-1], 1)
+        conv.weight, conv.bias = block.shortcut.weight, block.shortcut.bias
+        block.shortcut = conv
   return model.to(device)
 
 

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 import models
 from models import ckconv
-from models.ckcnn import Dropout
+from models.ckcnn import Dropout, PointwiseConv1d
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -217,6 +217,21 @@ def test_training_never_uses_the_cache():
 
 
 # ---- The CPU dropout -------------------------------------------------------------------------
+
+@pytest.mark.parametrize('in_channels', [1, 3])
+def test_pointwise_conv_equals_a_1x1_convolution_with_gradients(in_channels):
+  torch.manual_seed(in_channels)
+  layer = PointwiseConv1d(in_channels, 5)
+  assert layer.weight.shape == (5, in_channels, 1) and layer.bias.shape == (5,)
+  x = torch.randn(4, in_channels, 30, requires_grad=True)
+  y = torch.randn(4, 5, 30)
+  ours = layer(x)
+  plain = F.conv1d(x, layer.weight, layer.bias)
+  torch.testing.assert_close(ours, plain)
+  for a, b in zip(torch.autograd.grad((ours * y).sum(), [x, *layer.parameters()]),
+                  torch.autograd.grad((plain * y).sum(), [x, *layer.parameters()])):
+    torch.testing.assert_close(a, b)
+
 
 def test_dropout_keeps_one_minus_p_and_scales():
   torch.manual_seed(0)
