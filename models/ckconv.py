@@ -101,7 +101,7 @@ def _published_odd_fftconv(x: torch.Tensor, kernel: torch.Tensor, bias=None) -> 
 #   'real'     the same as real GEMMs on interleaved [Re, Im] blocks,
 #              [Xr Xi] @ [[Kr, Ki], [-Ki, Kr]] = [Yr Yi].
 # Measured on the 2-core CPU (sMNIST layer, 64 x 30 channels, 801 frequencies, 2 threads): the
-# native mix 4.2 ms per product against 4.3 ms for the complex GEMMs alone plus about 2 ms for
+# native mix 3.2 ms per product against 4.3 ms for the complex GEMMs alone plus about 2 ms for
 # each reorder around them; complex GEMMs ran at 55 GFLOP/s per core against 45 for real ones.
 # CUDA is unmeasured here: complex batched GEMMs (cuBLAS) without blocking; compare with
 # scripts/benchmark.py --device cuda --mixing real.

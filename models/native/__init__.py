@@ -2,17 +2,16 @@
 
 - spectral_mix.c: out[m, n, f] = sum_k op(a[m, k, f]) * op(b[k, n, f]), op: identity or conj.
   It reads and writes spectra in the layout PyTorch's FFTs use (frequencies contiguous), so the
-  convolution needs no reorders around its GEMMs. Needs AVX-512F (`mixes()`).
+  convolution needs no reorders around its GEMMs. Needs AVX-512F, or AVX2 and FMA (`mixes()`).
 - dropout_mask.c: dropout masks from a counter-based generator, in parallel, equal bit for bit
   to the PyTorch version in models/ckcnn.py (PyTorch's CPU generator is serial).
 
-Built with the host C compiler ($CC, else cc)
-for this CPU (-march=native, OpenMP: PyTorch's own libgomp once torch is loaded) into
-$CKCONV_NATIVE_CACHE, else ~/.cache/ckconv/native, keyed by the source, the compiler, its flags
-and the CPU's feature flags, so a shared home directory never hands a build to a CPU it was not
+Built with the host C compiler ($CC, else cc; $CFLAGS appended) for this CPU (-march=native,
+OpenMP: PyTorch's own libgomp once torch is loaded) into $CKCONV_NATIVE_CACHE, else
+~/.cache/ckconv/native, keyed by the sources, the compiler, its flags and the CPU's flags, so a shared home directory never hands a build to a CPU it was not
 made for. Missing compiler, failed build or CKCONV_NATIVE=0: `available()` is False and the
 callers use PyTorch (one warning says why, where it is a problem rather than a choice); a CPU
-without AVX-512F keeps PyTorch's batched GEMMs for the mixing.
+with neither AVX-512F nor AVX2 keeps PyTorch's batched GEMMs for the mixing.
 """
 import ctypes
 import hashlib
@@ -54,10 +53,15 @@ def _cpu_flags() -> str:
   return platform.processor()
 
 
+def _flags() -> list:
+  """FLAGS, then $CFLAGS (e.g. -mno-avx512f builds the AVX2 kernel on an AVX-512 CPU)."""
+  return [*FLAGS, *os.environ.get('CFLAGS', '').split()]
+
+
 def _build(compiler: str) -> pathlib.Path:
   """The compiled library's path, building it unless a build for this key exists."""
   sources = [source.read_text() for source in SOURCES]
-  key = hashlib.sha256('\0'.join([*sources, compiler, *FLAGS, platform.machine(),
+  key = hashlib.sha256('\0'.join([*sources, compiler, *_flags(), platform.machine(),
                                   _cpu_flags()]).encode()).hexdigest()[:16]
   target = cache_dir() / f'ckconv_native-{key}.so'
   if target.exists():
@@ -66,7 +70,7 @@ def _build(compiler: str) -> pathlib.Path:
   # Built beside the target and renamed into place: concurrent runs never load half a file.
   with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
     built = pathlib.Path(tmp) / target.name
-    result = subprocess.run([compiler, *FLAGS, *map(str, SOURCES), '-o', str(built)],
+    result = subprocess.run([compiler, *_flags(), *map(str, SOURCES), '-o', str(built)],
                             capture_output=True, text=True, timeout=300)
     if result.returncode != 0:
       lines = (result.stderr or result.stdout).strip().splitlines() or ['(no output)']
@@ -112,7 +116,7 @@ def available() -> bool:
 
 
 def mixes() -> bool:
-  """Whether the mixing kernel is there: built, on a CPU with AVX-512F."""
+  """Whether the mixing kernel is there: built, on a CPU with AVX-512F or AVX2 and FMA."""
   return available() and bool(library().ckconv_mix_supported())
 
 
