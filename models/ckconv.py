@@ -95,7 +95,7 @@ def _published_odd_fftconv(x: torch.Tensor, kernel: torch.Tensor, bias=None) -> 
 # Layouts: every spectrum keeps frequencies contiguous, as the FFTs read and write them. The
 # channels are mixed, frequency by frequency, by `_mix`, in one of the MIXING modes per device:
 #   'native'   the C kernel (models/native): reads these layouts directly; CPUs with AVX-512F
-#              and a C compiler, else 'complex';
+#              or AVX2 and a C compiler, else 'complex';
 #   'complex'  complex batched GEMMs over frequencies, each block of FREQ_BLOCK frequencies
 #              reordered to frequency-first, multiplied while in cache, and written back;
 #   'real'     the same as real GEMMs on interleaved [Re, Im] blocks,
