@@ -5,13 +5,12 @@
  * Frequencies are the contiguous axis of all three tensors; the other axes have any strides
  * (in complex elements). A per-frequency batched GEMM would first reorder every spectrum to
  * frequency-first, and on a CPU those reorders cost as much as the GEMMs. Here each thread
- * copies the frequencies of a block (FREQ_CHUNKS chunks of 8) of both operands into packed,
- * cache-resident buffers, row by row (contiguous reads), multiplies a vector of frequencies at
- * a time (8 in AVX-512 registers, 4 in AVX2 ones; MR x NR complex outputs per tile, two FMAs
- * per complex multiply-add on interleaved [re, im] lanes) into a packed output, and writes that
- * back row by row. Row by
- * row, because each row of a spectrum sits in its own pages: writing the tiles straight to
- * the output cost a third of the time (TLB misses), packing the output saved 15%.
+ * copies a block of 32 frequencies of both operands into packed, cache-resident buffers, row
+ * by row (contiguous reads), multiplies a vector of frequencies at a time (8 in AVX-512
+ * registers, 4 in AVX2 ones; MR x NR complex outputs per tile, two FMAs per complex
+ * multiply-add on interleaved [re, im] lanes) into a packed output, and writes that back row
+ * by row. Row by row, because each row of a spectrum sits in its own pages: writing the tiles
+ * straight to the output cost a third of the time (TLB misses); packing it saved 15%.
  *
  * Built on first use by models/native/__init__.py with the host compiler (-march=native); with
  * neither AVX-512F nor AVX2 + FMA it builds a stub reporting so, and the caller keeps PyTorch's
