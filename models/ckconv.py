@@ -303,6 +303,7 @@ def factored_kernel_spectrum(basis: torch.Tensor, coeffs: torch.Tensor, c_in: in
   coeffs = coeffs.view(c_out, c_in, -1).transpose(0, 1).reshape(c_in * c_out, -1)  # rows (i, o)
   return _KernelSpectrum.apply(basis, coeffs, n).view(c_in, c_out, -1)
 
+
 # --------------------------------------------------------------------------------------------
 # Sampling-rate change (the paper's "deploy at another resolution", SPEC section 1).
 # --------------------------------------------------------------------------------------------
