@@ -2,6 +2,7 @@
 
     python run_experiment.py --config=configs/smnist.py --config.seed=1
     python run_experiment.py --config.dataset=MNIST --config.no_hidden=30 ...   # published flags
+    python run_experiment.py --config=configs/pmnist.py --print_config           # resolved, no run
 
 The entry point only turns flags into a config and calls the trainer.
 """
@@ -39,16 +40,20 @@ def flag_error_message(error: BaseException) -> str:
   return '; '.join(lines)
 
 
-def define_config_flag():
+def define_config_flag(flag_values=flags.FLAGS):
+  """--config (a file, default configs/default.py) and its --config.<key> overrides."""
   try:
     return config_flags.DEFINE_config_file(
         'config', default='configs/default.py', help_string='Experiment config file.',
-        lock_config=True)
+        lock_config=True, flag_values=flag_values)
   except FLAG_ERRORS as e:
     fail(flag_error_message(e), EXIT_BAD_INPUT)
 
 
 _CONFIG = define_config_flag()
+_PRINT_CONFIG = flags.DEFINE_bool(
+    'print_config', False, 'Print the resolved config (what the run would record in '
+    'config.json) as JSON and exit without running: check a job before submitting it.')
 
 
 def parse_flags(argv):
@@ -69,6 +74,9 @@ def main(argv):
     fail(flag_error_message(e), EXIT_BAD_INPUT)
   import trainer  # after flag parsing: `--help` stays fast
   try:
+    if _PRINT_CONFIG.value:
+      print(trainer.resolve(config).to_json(indent=2, sort_keys=True))
+      return
     trainer.run(config)
   except trainer.USER_ERRORS as e:
     fail(str(e), trainer.EXIT_BAD_INPUT)

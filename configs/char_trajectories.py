@@ -28,6 +28,92 @@ VARIANTS = {
     'srtrain8': dict(sr_train=8, kernelnet_omega_0=12.589391905289371),
 }
 
+# The published command lines (runs/README.md of the paper's repository), verbatim. Each
+# resolves to the variant of the same name: tests/test_published_lines.py runs them all.
+PUBLISHED_COMMANDS = {
+    'base': (
+        'run_experiment.py --config.batch_size=32 --config.clip=0 '
+        '--config.dataset=CharTrajectories --config.device=cuda --config.dropout=0.1 '
+        '--config.dropout_in=0 --config.epochs=200 '
+        '--config.kernelnet_activation_function=Sine --config.kernelnet_no_hidden=32 '
+        '--config.kernelnet_norm_type=LayerNorm '
+        '--config.kernelnet_omega_0=21.44961185481323 --config.lr=0.001 '
+        '--config.mfcc=True --config.model=CKCNN --config.no_blocks=2 '
+        '--config.no_hidden=30 --config.optimizer=Adam --config.permuted=False '
+        '--config.sched_decay_factor=5 --config.sched_decay_steps=(75,) '
+        '--config.sched_patience=20 --config.scheduler=plateau --config.weight_decay=0'),
+    'srtrain2': (
+        'run_experiment.py --config.batch_size=32 --config.clip=0 '
+        '--config.dataset=CharTrajectories --config.device=cuda --config.dropout=0.1 '
+        '--config.dropout_in=0 --config.epochs=200 '
+        '--config.kernelnet_activation_function=Sine --config.kernelnet_no_hidden=32 '
+        '--config.kernelnet_norm_type=LayerNorm '
+        '--config.kernelnet_omega_0=21.44961185481323 --config.lr=0.001 '
+        '--config.mfcc=True --config.model=CKCNN --config.no_blocks=2 '
+        '--config.no_hidden=30 --config.optimizer=Adam --config.permuted=False '
+        '--config.sched_decay_factor=5 --config.sched_decay_steps=(75,) '
+        '--config.sched_patience=20 --config.scheduler=plateau --config.sr_train=2 '
+        '--config.weight_decay=0'),
+    'srtrain4': (
+        'run_experiment.py --config.batch_size=32 --config.clip=0 '
+        '--config.dataset=CharTrajectories --config.device=cuda --config.dropout=0.1 '
+        '--config.dropout_in=0 --config.epochs=200 '
+        '--config.kernelnet_activation_function=Sine --config.kernelnet_no_hidden=32 '
+        '--config.kernelnet_norm_type=LayerNorm '
+        '--config.kernelnet_omega_0=21.44961185481323 --config.lr=0.001 '
+        '--config.mfcc=True --config.model=CKCNN --config.no_blocks=2 '
+        '--config.no_hidden=30 --config.optimizer=Adam --config.permuted=False '
+        '--config.sched_decay_factor=5 --config.sched_decay_steps=(75,) '
+        '--config.sched_patience=20 --config.scheduler=plateau --config.sr_train=4 '
+        '--config.weight_decay=0'),
+    'srtrain8': (
+        'run_experiment.py --config.batch_size=32 --config.clip=0 '
+        '--config.dataset=CharTrajectories --config.device=cuda --config.dropout=0.1 '
+        '--config.dropout_in=0 --config.epochs=200 '
+        '--config.kernelnet_activation_function=Sine --config.kernelnet_no_hidden=32 '
+        '--config.kernelnet_norm_type=LayerNorm '
+        '--config.kernelnet_omega_0=12.589391905289371 --config.lr=0.001 '
+        '--config.mfcc=True --config.model=CKCNN --config.no_blocks=2 '
+        '--config.no_hidden=30 --config.optimizer=Adam --config.permuted=False '
+        '--config.sched_decay_factor=5 --config.sched_decay_steps=(75,) '
+        '--config.sched_patience=20 --config.scheduler=plateau --config.sr_train=8 '
+        '--config.weight_decay=0'),
+    'drop30': (
+        'run_experiment.py --config.batch_size=32 --config.clip=0 '
+        '--config.dataset=CharTrajectories --config.device=cuda --config.drop_rate=30 '
+        '--config.dropout=0.2 --config.dropout_in=0 --config.epochs=200 '
+        '--config.kernelnet_activation_function=Sine --config.kernelnet_no_hidden=32 '
+        '--config.kernelnet_norm_type=LayerNorm '
+        '--config.kernelnet_omega_0=17.243982444546685 --config.lr=0.001 '
+        '--config.mfcc=True --config.model=CKCNN --config.no_blocks=2 '
+        '--config.no_hidden=30 --config.optimizer=Adam --config.permuted=False '
+        '--config.sched_decay_factor=5 --config.sched_decay_steps=(75,) '
+        '--config.sched_patience=20 --config.scheduler=plateau --config.weight_decay=0'),
+    'drop50': (
+        'run_experiment.py --config.batch_size=32 --config.clip=0 '
+        '--config.dataset=CharTrajectories --config.device=cuda --config.drop_rate=50 '
+        '--config.dropout=0 --config.dropout_in=0 --config.epochs=200 '
+        '--config.kernelnet_activation_function=Sine --config.kernelnet_no_hidden=32 '
+        '--config.kernelnet_norm_type=LayerNorm '
+        '--config.kernelnet_omega_0=11.997102427300288 --config.lr=0.001 '
+        '--config.mfcc=True --config.model=CKCNN --config.no_blocks=2 '
+        '--config.no_hidden=30 --config.optimizer=Adam --config.permuted=False '
+        '--config.sched_decay_factor=5 --config.sched_decay_steps=(75,) '
+        '--config.sched_patience=20 --config.scheduler=plateau '
+        '--config.weight_decay=0.0001'),
+    'drop70': (
+        'run_experiment.py --config.batch_size=32 --config.clip=0 '
+        '--config.dataset=CharTrajectories --config.device=cuda --config.drop_rate=70 '
+        '--config.dropout=0.1 --config.dropout_in=0 --config.epochs=200 '
+        '--config.kernelnet_activation_function=Sine --config.kernelnet_no_hidden=32 '
+        '--config.kernelnet_norm_type=LayerNorm '
+        '--config.kernelnet_omega_0=4.237433943113986 --config.lr=0.001 '
+        '--config.mfcc=True --config.model=CKCNN --config.no_blocks=2 '
+        '--config.no_hidden=30 --config.optimizer=Adam --config.permuted=False '
+        '--config.sched_decay_factor=5 --config.sched_decay_steps=(75,) '
+        '--config.sched_patience=20 --config.scheduler=plateau --config.weight_decay=0'),
+}
+
 
 def get_config(variant=None) -> ml_collections.ConfigDict:
   """The paper's row named by `variant` ('base' when None)."""

@@ -19,6 +19,31 @@ VARIANTS = {
     '1m': dict(no_hidden=100, kernelnet_omega_0=30.5, dropout=0.2, dropout_in=0.2),
 }
 
+# The published command lines (runs/README.md of the paper's repository), verbatim. Each
+# resolves to the variant of the same name: tests/test_published_lines.py runs them all.
+PUBLISHED_COMMANDS = {
+    '100k': (
+        'run_experiment.py --config.batch_size=64 --config.clip=0 --config.dataset=MNIST '
+        '--config.device=cuda --config.dropout=0.1 --config.dropout_in=0.1 '
+        '--config.epochs=200 --config.kernelnet_activation_function=Sine '
+        '--config.kernelnet_no_hidden=32 --config.kernelnet_norm_type=LayerNorm '
+        '--config.kernelnet_omega_0=31.09195739463897 --config.lr=0.001 '
+        '--config.model=CKCNN --config.no_blocks=2 --config.no_hidden=30 '
+        '--config.optimizer=Adam --config.permuted=False --config.sched_decay_factor=5 '
+        '--config.sched_decay_steps=(75,) --config.sched_patience=20 '
+        '--config.scheduler=plateau'),
+    '1m': (
+        'run_experiment.py --config.batch_size=64 --config.clip=0 --config.dataset=MNIST '
+        '--config.device=cuda --config.dropout=0.2 --config.dropout_in=0.2 '
+        '--config.epochs=200 --config.kernelnet_activation_function=Sine '
+        '--config.kernelnet_no_hidden=32 --config.kernelnet_norm_type=LayerNorm '
+        '--config.kernelnet_omega_0=30.5 --config.lr=0.001 --config.model=CKCNN '
+        '--config.no_blocks=2 --config.no_hidden=100 --config.optimizer=Adam '
+        '--config.permuted=False --config.sched_decay_factor=5 '
+        '--config.sched_decay_steps=(75,) --config.sched_patience=20 '
+        '--config.scheduler=plateau --config.weight_decay=0'),
+}
+
 
 def get_config(variant=None) -> ml_collections.ConfigDict:
   """The paper's row named by `variant` ('100k' when None)."""

@@ -14,6 +14,22 @@ from configs.default import paper_config, variant_settings
 
 VARIANTS = {'base': dict()}
 
+# The published command lines (runs/README.md of the paper's repository), verbatim. Each
+# resolves to the variant of the same name: tests/test_published_lines.py runs them all.
+PUBLISHED_COMMANDS = {
+    'base': (
+        'run_experiment.py --config.batch_size=64 --config.clip=0 '
+        '--config.dataset=SpeechCommands --config.device=cuda --config.dropout=0.2 '
+        '--config.dropout_in=0 --config.epochs=200 '
+        '--config.kernelnet_activation_function=Sine --config.kernelnet_no_hidden=32 '
+        '--config.kernelnet_norm_type=LayerNorm '
+        '--config.kernelnet_omega_0=30.90257553169801 --config.lr=0.001 '
+        '--config.mfcc=True --config.model=CKCNN --config.no_blocks=2 '
+        '--config.no_hidden=30 --config.optimizer=Adam --config.permuted=False '
+        '--config.sched_decay_factor=5 --config.sched_decay_steps=(75,) '
+        '--config.sched_patience=15 --config.scheduler=plateau --config.weight_decay=0'),
+}
+
 
 def get_config(variant=None) -> ml_collections.ConfigDict:
   """The paper's row named by `variant` ('base' when None)."""

@@ -29,6 +29,95 @@ VARIANTS = {
     'srtrain8': dict(sr_train=8),
 }
 
+# The published command lines (runs/README.md of the paper's repository), verbatim. Each
+# resolves to the variant of the same name: tests/test_published_lines.py runs them all.
+PUBLISHED_COMMANDS = {
+    'base': (
+        'run_experiment.py --config.batch_size=32 --config.clip=0 '
+        '--config.dataset=SpeechCommands --config.device=cuda --config.dropout=0 '
+        '--config.dropout_in=0 --config.epochs=300 '
+        '--config.kernelnet_activation_function=Sine --config.kernelnet_no_hidden=32 '
+        '--config.kernelnet_norm_type=LayerNorm '
+        '--config.kernelnet_omega_0=39.450608806633795 --config.lr=0.001 '
+        '--config.mfcc=False --config.model=CKCNN --config.no_blocks=2 '
+        '--config.no_hidden=30 --config.optimizer=Adam --config.permuted=False '
+        '--config.sched_decay_factor=5 --config.sched_decay_steps=(75,) '
+        '--config.sched_patience=20 --config.scheduler=plateau --config.sr_train=1 '
+        '--config.weight_decay=0.0001 --config.weight_dropout=0'),
+    'srtrain2': (
+        'run_experiment.py --config.batch_size=32 --config.clip=0 '
+        '--config.dataset=SpeechCommands --config.device=cuda --config.dropout=0 '
+        '--config.dropout_in=0 --config.epochs=300 '
+        '--config.kernelnet_activation_function=Sine --config.kernelnet_no_hidden=32 '
+        '--config.kernelnet_norm_type=LayerNorm '
+        '--config.kernelnet_omega_0=39.450608806633795 --config.lr=0.001 '
+        '--config.mfcc=False --config.model=CKCNN --config.no_blocks=2 '
+        '--config.no_hidden=30 --config.optimizer=Adam --config.permuted=False '
+        '--config.sched_decay_factor=5 --config.sched_decay_steps=(75,) '
+        '--config.sched_patience=20 --config.scheduler=plateau --config.sr_train=2 '
+        '--config.weight_decay=0.0001 --config.weight_dropout=0'),
+    'srtrain4': (
+        'run_experiment.py --config.batch_size=32 --config.clip=0 '
+        '--config.dataset=SpeechCommands --config.device=cuda --config.dropout=0 '
+        '--config.dropout_in=0 --config.epochs=300 '
+        '--config.kernelnet_activation_function=Sine --config.kernelnet_no_hidden=32 '
+        '--config.kernelnet_norm_type=LayerNorm '
+        '--config.kernelnet_omega_0=39.450608806633795 --config.lr=0.001 '
+        '--config.mfcc=False --config.model=CKCNN --config.no_blocks=2 '
+        '--config.no_hidden=30 --config.optimizer=Adam --config.permuted=False '
+        '--config.sched_decay_factor=5 --config.sched_decay_steps=(75,) '
+        '--config.sched_patience=20 --config.scheduler=plateau --config.sr_train=4 '
+        '--config.weight_decay=0.0001 --config.weight_dropout=0'),
+    'srtrain8': (
+        'run_experiment.py --config.batch_size=32 --config.clip=0 '
+        '--config.dataset=SpeechCommands --config.device=cuda --config.dropout=0 '
+        '--config.dropout_in=0 --config.epochs=300 '
+        '--config.kernelnet_activation_function=Sine --config.kernelnet_no_hidden=32 '
+        '--config.kernelnet_norm_type=LayerNorm '
+        '--config.kernelnet_omega_0=39.450608806633795 --config.lr=0.001 '
+        '--config.mfcc=False --config.model=CKCNN --config.no_blocks=2 '
+        '--config.no_hidden=30 --config.optimizer=Adam --config.permuted=False '
+        '--config.sched_decay_factor=5 --config.sched_decay_steps=(75,) '
+        '--config.sched_patience=20 --config.scheduler=plateau --config.sr_train=8 '
+        '--config.weight_decay=0.0001 --config.weight_dropout=0'),
+    'drop30': (
+        'run_experiment.py --config.batch_size=32 --config.clip=0 '
+        '--config.dataset=SpeechCommands --config.device=cuda --config.drop_rate=30 '
+        '--config.dropout=0.1 --config.dropout_in=0 --config.epochs=300 '
+        '--config.kernelnet_activation_function=Sine --config.kernelnet_no_hidden=32 '
+        '--config.kernelnet_norm_type=LayerNorm '
+        '--config.kernelnet_omega_0=35.655229877794035 --config.lr=0.001 '
+        '--config.mfcc=False --config.model=CKCNN --config.no_blocks=2 '
+        '--config.no_hidden=30 --config.optimizer=Adam --config.permuted=False '
+        '--config.sched_decay_factor=5 --config.sched_decay_steps=(75,) '
+        '--config.sched_patience=20 --config.scheduler=plateau --config.sr_train=1 '
+        '--config.weight_decay=0.0001 --config.weight_dropout=0'),
+    'drop50': (
+        'run_experiment.py --config.batch_size=32 --config.clip=0 '
+        '--config.dataset=SpeechCommands --config.device=cuda --config.drop_rate=50 '
+        '--config.dropout=0 --config.dropout_in=0 --config.epochs=300 '
+        '--config.kernelnet_activation_function=Sine --config.kernelnet_no_hidden=32 '
+        '--config.kernelnet_norm_type=LayerNorm '
+        '--config.kernelnet_omega_0=31.700745675276966 --config.lr=0.001 '
+        '--config.mfcc=False --config.model=CKCNN --config.no_blocks=2 '
+        '--config.no_hidden=30 --config.optimizer=Adam --config.permuted=False '
+        '--config.sched_decay_factor=5 --config.sched_decay_steps=(75,) '
+        '--config.sched_patience=20 --config.scheduler=plateau --config.sr_train=1 '
+        '--config.weight_decay=0.0001 --config.weight_dropout=0'),
+    'drop70': (
+        'run_experiment.py --config.batch_size=32 --config.clip=0 '
+        '--config.dataset=SpeechCommands --config.device=cuda --config.drop_rate=70 '
+        '--config.dropout=0.1 --config.dropout_in=0.1 --config.epochs=300 '
+        '--config.kernelnet_activation_function=Sine --config.kernelnet_no_hidden=32 '
+        '--config.kernelnet_norm_type=LayerNorm '
+        '--config.kernelnet_omega_0=23.29255834358289 --config.lr=0.001 '
+        '--config.mfcc=False --config.model=CKCNN --config.no_blocks=2 '
+        '--config.no_hidden=30 --config.optimizer=Adam --config.permuted=False '
+        '--config.sched_decay_factor=5 --config.sched_decay_steps=(75,) '
+        '--config.sched_patience=20 --config.scheduler=plateau --config.sr_train=1 '
+        '--config.weight_decay=0 --config.weight_dropout=0.1'),
+}
+
 
 def get_config(variant=None) -> ml_collections.ConfigDict:
   """The paper's row named by `variant` ('base' when None)."""

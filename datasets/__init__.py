@@ -3,12 +3,15 @@
 Each module reports its own input channels, classes and lengths (`DataSpec`); the model and the
 trainer are built from that description, never from the data set's name.
 
+    config = datasets.resolve(config)  # the data set's protocol filled in (validation_split, ...)
     spec = datasets.describe(config)   # cheap: no data is read where the shape is known
     splits = datasets.load(config)     # train / validation / test, each a torch Dataset
 """
-from datasets.base import DataError, DataSpec, Splits, Task
+from datasets import base
+from datasets.base import PROTOCOL_KEYS, DataError, DataSpec, Splits, Task
 
-__all__ = ['DataError', 'DataSpec', 'Splits', 'Task', 'NAMES', 'describe', 'load']
+__all__ = ['DataError', 'DataSpec', 'Splits', 'Task', 'NAMES', 'PROTOCOL_KEYS', 'describe', 'load',
+           'resolve']
 
 
 def _registry():
@@ -34,6 +37,12 @@ def get(name: str):
   if name not in NAMES:
     raise DataError(f'unknown dataset {name!r}; valid: {", ".join(NAMES)}')
   return _registry()[name]
+
+
+def resolve(config):
+  """`config` with the protocol keys it leaves None (validation_split, normalization) set to
+  the named data set's own values: what config.json records."""
+  return base.resolve(get(config.dataset), config)
 
 
 def describe(config) -> DataSpec:

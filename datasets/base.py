@@ -1,6 +1,8 @@
 """What every data set module provides: a description the model is built from, and its splits."""
+import copy
 import dataclasses
 import enum
+import functools
 from typing import Any, Dict
 
 import torch.utils.data
@@ -37,3 +39,57 @@ class Splits:
 
 class DataError(Exception):
   """Missing, malformed or unobtainable data; the message says what to do. Shown as one line."""
+
+
+# Config keys whose right value is part of a data set's protocol. A config leaves them None
+# ("the data set's own"), so a published command line, or any other config, gets the protocol
+# of the data set it names, never that of the default experiment.
+PROTOCOL_KEYS = {
+    'validation_split': 'the fraction of the training split held out for validation',
+    'normalization': 'the normalisation statistics',
+}
+
+
+def protocol(**defaults):
+  """Class decorator: the data set's protocol defaults, filled into the config its `describe`
+  and `load` receive wherever the config leaves a protocol key None.
+
+      @protocol(validation_split=0.0)
+      class MNIST: ...
+
+  A protocol key the data set does not declare must stay None: setting it is refused, since
+  the data set would ignore it.
+  """
+  unknown = set(defaults) - set(PROTOCOL_KEYS)
+  assert not unknown, f'not protocol keys: {unknown}'
+
+  def decorate(cls):
+    cls.PROTOCOL = dict(defaults)
+    for name in ('describe', 'load'):
+      setattr(cls, name, classmethod(_resolving(getattr(cls, name).__func__)))
+    return cls
+  return decorate
+
+
+def _resolving(method):
+  @functools.wraps(method)
+  def wrapper(cls, config, *args, **kwargs):
+    return method(cls, resolve(cls, config), *args, **kwargs)
+  return wrapper
+
+
+def resolve(cls, config):
+  """`config`, or a copy of it with the protocol keys it leaves None set to `cls`'s defaults."""
+  missing = {}
+  for key in PROTOCOL_KEYS:
+    value = config.get(key)
+    if key not in cls.PROTOCOL and value is not None:
+      raise DataError(f'{key}={value!r} does not apply to {cls.__name__}: its protocol fixes '
+                      f'{PROTOCOL_KEYS[key]}; drop --config.{key}')
+    if key in cls.PROTOCOL and value is None:
+      missing[key] = cls.PROTOCOL[key]
+  if not missing:
+    return config
+  config = copy.deepcopy(config)
+  config.update(missing)
+  return config

@@ -44,7 +44,7 @@ def check_options(config, dataset: str, drop: bool = False, rates: bool = False,
           and isinstance(config.sr_test, int) and config.sr_test >= 0):
     raise DataError(f'sr_train={config.sr_train!r} must be an integer >= 1 and '
                     f'sr_test={config.sr_test!r} an integer >= 0 (0: the same as sr_train)')
-  if config.normalization not in NORMALIZATIONS:
+  if config.normalization is not None and config.normalization not in NORMALIZATIONS:
     raise DataError(f'normalization={config.normalization!r} is unknown; valid: '
                     f'{", ".join(NORMALIZATIONS)}')
 
@@ -142,7 +142,7 @@ def normalise_(x: torch.Tensor, train: np.ndarray, mode: str) -> torch.Tensor:
   'per_time_step' (published): one mean and unbiased std per time step, pooling series and
   channels. 'per_channel': one per channel, pooling series and time steps.
   """
-  dims = (0, 1) if mode == 'per_time_step' else (0, 2)
+  dims = {'per_time_step': (0, 1), 'per_channel': (0, 2)}[mode]
   chunks = [torch.from_numpy(train[i:i + CHUNK]) for i in range(0, len(train), CHUNK)]
   # Two passes over chunks of the training series, so the training block (1.6 GB for raw
   # SpeechCommands) is never copied whole. Sums run in float32 per chunk (fast; a count stays

@@ -21,7 +21,7 @@ import scipy.io.wavfile
 import torch
 
 from datasets import cache, download, preprocessing
-from datasets.base import DataError, DataSpec, Splits
+from datasets.base import DataError, DataSpec, Splits, protocol
 
 WORDS = ('yes', 'no', 'up', 'down', 'left', 'right', 'on', 'off', 'stop', 'go')
 RATE, LENGTH = 16000, 16000
@@ -130,6 +130,7 @@ def build(config) -> Dict[str, torch.Tensor]:
   return preprocessing.normalised_splits(x, y, index, config, mask=bool(config.drop_rate))
 
 
+@protocol(normalization='per_time_step')  # as published; the split is 70/15/15
 class SpeechCommands:
   """The ten-word SpeechCommands task: mfcc=True (20 x 161) or raw waveforms (1 x 16000)."""
 

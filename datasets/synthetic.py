@@ -15,7 +15,7 @@ from typing import Dict
 import torch
 import torch.utils.data
 
-from datasets.base import DataError, DataSpec, Splits, Task
+from datasets.base import DataError, DataSpec, Splits, Task, protocol
 
 SPLITS = ('train', 'validation', 'test')
 
@@ -83,6 +83,7 @@ def tensor_splits(make, dataset: str, seed: int, sizes: Dict[str, int]):
       *make(sizes[split], split_generator(dataset, seed, split))) for split in SPLITS}
 
 
+@protocol()  # generated splits of fixed sizes, nothing to normalise
 class AddProblem:
   """Regress the sum of the two marked values of a length-T sequence, read at the last step."""
   SIZES = {'train': 50_000, 'validation': 1_000, 'test': 1_000}
@@ -106,6 +107,7 @@ class AddProblem:
     return Splits(spec=spec, **splits)
 
 
+@protocol()  # generated splits of fixed sizes, nothing to normalise
 class CopyMemory:
   """Reproduce M digits after T - 1 blanks; a class (0..9) is predicted at every step."""
   SIZES = {'train': 10_000, 'validation': 1_000, 'test': 1_000}

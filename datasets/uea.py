@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from datasets import cache, download, preprocessing
-from datasets.base import DataError, DataSpec, Splits
+from datasets.base import DataError, DataSpec, Splits, protocol
 
 ARCHIVE_URL = 'https://timeseriesclassification.com/aeon-toolkit/{name}.zip'
 PROTOCOLS = ('official', 'pooled')
@@ -152,6 +152,9 @@ def load_splits(config, name: str, protocol: str) -> Splits:
                 test=data['test'], spec=spec)
 
 
+# Per channel: UEA sets mix channels on different scales. The official split has no
+# validation set; 15% of TRAIN, stratified, is held out (ignored by uea_split='pooled').
+@protocol(validation_split=0.15, normalization='per_channel')
 class UEA:
   """Any UEA archive set, chosen by uea_name, with uea_split 'official' or 'pooled'."""
 
@@ -166,6 +169,7 @@ class UEA:
     return load_splits(config, config.uea_name, config.uea_split)
 
 
+@protocol(normalization='per_time_step')  # as published; the split is 70/15/15
 class CharTrajectories:
   """UEA CharacterTrajectories with the published protocol: pooled, then split 70/15/15."""
   NAME, CHANNELS, CLASSES, LENGTH = 'CharacterTrajectories', 3, 20, 182

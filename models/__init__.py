@@ -5,14 +5,15 @@
 """
 import functools
 
-from models.checkpoint import CheckpointError, load_checkpoint, read_state_dict
+from models.checkpoint import (CheckpointError, is_published_file, load_checkpoint,
+                               read_state_dict)
 from models.ckcnn import (CKBlock, CKCNN, CausalConv1d, PointwiseConv1d, ckconv_factory,
                           kernel_norm_penalty)
 from models.ckconv import CKConv, causal_conv, causal_fftconv
 from models.kernelnet import KernelNet
 
 __all__ = ['CKConv', 'CKBlock', 'CKCNN', 'KernelNet', 'CausalConv1d', 'PointwiseConv1d',
-           'CheckpointError', 'causal_conv', 'causal_fftconv', 'get_model', 'load_checkpoint',
+           'CheckpointError', 'causal_conv', 'is_published_file', 'causal_fftconv', 'get_model', 'load_checkpoint',
            'read_state_dict', 'kernel_norm_penalty', 'NAMES']
 
 NAMES = ('CKCNN', 'BFCNN')

@@ -32,6 +32,12 @@ def is_published(state: Dict[str, torch.Tensor]) -> bool:
   return any(name.startswith(('backbone.', 'finallyr.')) for name in state)
 
 
+def is_published_file(path: str) -> bool:
+  """Whether the checkpoint file `path` holds a published state dict (CheckpointError if it is
+  missing or unreadable). Loading one switches the model to the published odd-length FFT."""
+  return is_published(read_state_dict(path))
+
+
 def _translate_published(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
   out = {}
   for name, value in state.items():

@@ -7,52 +7,18 @@ import subprocess
 import sys
 import time
 
-from absl import flags
-from ml_collections import config_flags
 import pytest
 import torch
 
 from configs.default import get_config
 from datasets import DataSpec
+import fake_data
 import trainer
 from trainer import run_dir as run_dirs
 from trainer.objectives import Objective
 from trainer.train import make_scheduler
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-
-PUBLISHED_SMNIST = (
-    '--config.batch_size=64 --config.clip=0 --config.dataset=MNIST --config.device=cuda '
-    '--config.dropout=0.1 --config.dropout_in=0.1 --config.epochs=200 '
-    '--config.kernelnet_activation_function=Sine --config.kernelnet_no_hidden=32 '
-    '--config.kernelnet_norm_type=LayerNorm --config.kernelnet_omega_0=31.09195739463897 '
-    '--config.lr=0.001 --config.model=CKCNN --config.no_blocks=2 --config.no_hidden=30 '
-    '--config.optimizer=Adam --config.permuted=False --config.sched_decay_factor=5 '
-    '--config.sched_decay_steps=(75,) --config.sched_patience=20 --config.scheduler=plateau')
-
-
-def parse(argv, monkeypatch):
-  # ml_collections reads the overrides from sys.argv when the flag is defined, as in the CLI.
-  monkeypatch.setattr(sys, 'argv', ['run_experiment.py'] + argv)
-  values = flags.FlagValues()
-  config_flags.DEFINE_config_file('config', str(ROOT / 'configs' / 'default.py'),
-                                  flag_values=values, lock_config=True)
-  values(sys.argv)
-  return values.config
-
-
-def test_published_command_line_parses_to_the_published_values(monkeypatch):
-  config = parse(PUBLISHED_SMNIST.split(), monkeypatch)
-  assert config.dataset == 'MNIST' and config.device == 'cuda' and config.no_hidden == 30
-  assert config.kernelnet_omega_0 == 31.09195739463897
-  assert config.sched_decay_steps == (75,) and config.sched_decay_factor == 5.0
-  assert config.permuted is False and config.clip == 0.0 and config.batch_size == 64
-  trainer.config_checks.check_config(config)
-
-
-def test_unknown_key_is_rejected_with_a_suggestion(monkeypatch):
-  with pytest.raises(AttributeError, match='Did you mean "lr"'):
-    parse(['--config.lrr=0.1'], monkeypatch)
 
 
 def run_cli(*args, timeout=300):
@@ -180,23 +146,20 @@ def metrics_without_time(path):
   return records
 
 
-def cli_args(tmp_path, name, epochs):
-  return [f'--config.data_root={tmp_path / "data"}', f'--config.run_dir={tmp_path / name}',
-          '--config.wandb_mode=disabled', f'--config.epochs={epochs}', '--config.no_hidden=8',
-          '--config.batch_size=8', '--config.device=cpu']
-
-
-def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path):
-  epochs = 8
-  full = run_cli(*cli_args(tmp_path, 'full', epochs))
+def assert_killed_run_resumes_exactly(tmp_path, args, epochs: int, kill_after: int):
+  """Runs `args` uninterrupted, and again killed with SIGKILL once `kill_after` epochs are
+  recorded, then resumed with the same args + resume=True: metrics and summary must match."""
+  def command(name):
+    return [*args, f'--config.run_dir={tmp_path / name}', f'--config.epochs={epochs}']
+  full = run_cli(*command('full'))
   assert full.returncode == 0, full.stderr
   metrics = tmp_path / 'killed' / 'metrics.jsonl'
   process = subprocess.Popen([sys.executable, str(ROOT / 'run_experiment.py'),
-                              *cli_args(tmp_path, 'killed', epochs)], cwd=ROOT,
+                              *command('killed')], cwd=ROOT,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
   deadline = time.time() + 240
   while time.time() < deadline and process.poll() is None:
-    if metrics.exists() and len(metrics.read_text().splitlines()) >= 3:
+    if metrics.exists() and len(metrics.read_text().splitlines()) >= kill_after:
       break
     time.sleep(0.01)
   assert process.poll() is None, 'the run ended before it could be killed'
@@ -204,8 +167,28 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path):
   process.wait()
   killed_at = len(metrics.read_text().splitlines())
   assert killed_at < epochs
-  resumed = run_cli(*cli_args(tmp_path, 'killed', epochs), '--config.resume=True')
+  resumed = run_cli(*command('killed'), '--config.resume=True')
   assert resumed.returncode == 0, resumed.stderr
   assert metrics_without_time(metrics) == metrics_without_time(tmp_path / 'full' / 'metrics.jsonl')
   summary = json.loads((tmp_path / 'killed' / 'summary.json').read_text())
   assert summary == json.loads((tmp_path / 'full' / 'summary.json').read_text())
+
+
+def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path):
+  assert_killed_run_resumes_exactly(tmp_path, [
+      f'--config.data_root={tmp_path / "data"}', '--config.wandb_mode=disabled',
+      '--config.no_hidden=8', '--config.batch_size=8', '--config.device=cpu'],
+      epochs=8, kill_after=3)
+
+
+def test_fine_tune_from_a_published_checkpoint_resumes_after_sigkill(reference_dir, tmp_path):
+  """Loading a published file implies the published odd-length FFT; a resume of the same
+  command must agree with the run on that, as on everything else."""
+  fake_data.write_char_trajectories(tmp_path / 'data')
+  assert_killed_run_resumes_exactly(tmp_path, [
+      '--config=configs/char_trajectories.py', '--config.pretrained=True',
+      f'--config.path={reference_dir / "checkpoints" / "chartraj.pt"}',
+      f'--config.data_root={tmp_path / "data"}', '--config.download=False',
+      '--config.wandb_mode=disabled', '--config.device=cpu'], epochs=4, kill_after=1)
+  recorded = json.loads((tmp_path / 'killed' / 'config.json').read_text())['config']
+  assert recorded['published_fft_odd_lengths'] and recorded['pretrained']

@@ -1,8 +1,12 @@
-"""The rules a config must satisfy, checked before any work.
+"""The rules a config must satisfy, checked before any work, and the config a run executes.
 
 General keys are checked here; each data set checks the data options it supports
 (`describe`), so every rule lives in exactly one place.
+
+    config = resolve(config)   # checked; data protocol and checkpoint implications filled in
 """
+import copy
+
 from trainer.errors import ConfigError
 
 OPTIMIZERS = ('Adam', 'SGD', 'RMSprop')
@@ -49,8 +53,8 @@ def check_config(config) -> None:
            c.max_epochs_no_improvement, 'an integer >= 1')
   _require(c.clip >= 0, 'clip', c.clip, 'a norm >= 0 (0: no clipping)')
   _require(c.weight_decay >= 0, 'weight_decay', c.weight_decay, 'a value >= 0')
-  _require(0 <= c.validation_split < 1, 'validation_split', c.validation_split,
-           'a fraction in [0, 1)')
+  _require(c.validation_split is None or 0 <= c.validation_split < 1, 'validation_split',
+           c.validation_split, 'a fraction in [0, 1)')
   _require(c.num_workers >= 0, 'num_workers', c.num_workers, 'an integer >= 0')
   _require(c.optimizer_momentum >= 0, 'optimizer_momentum', c.optimizer_momentum, 'a value >= 0')
   _require(c.cnn_kernel_size >= 0, 'cnn_kernel_size', c.cnn_kernel_size, 'an integer >= 0')
@@ -67,6 +71,25 @@ def check_config(config) -> None:
     raise ConfigError('train=False only tests a trained model: add --config.pretrained=True '
                       '--config.path=<checkpoint>')
   datasets.describe(c)  # the data set's own options: drop_rate, sr_train/sr_test, augment, ...
+
+
+def resolve(config):
+  """The experiment `config` describes, as a run executes and records it (config.json).
+
+  Checked; the data set's own protocol filled into the keys the config leaves unset
+  (validation_split, normalization); and what a pretrained checkpoint implies: a published file
+  runs with the published odd-length FFT. Decided here, before a resume compares the config
+  with the run's, so the same command always resolves to the same experiment.
+  """
+  import datasets
+  import models
+  check_config(config)
+  config = datasets.resolve(config)
+  if (config.pretrained and not config.published_fft_odd_lengths
+      and models.is_published_file(config.path)):
+    config = copy.deepcopy(config)
+    config.published_fft_odd_lengths = True
+  return config
 
 
 def _one_of(config, key: str, valid) -> None:

@@ -20,7 +20,7 @@ import torch
 import datasets
 import models
 from trainer import batches, checkpointing, distributed, run_dir as run_dirs
-from trainer.config_checks import check_config
+from trainer.config_checks import resolve
 from trainer.errors import Diverged, Interrupted
 from trainer.logger import RunLogger, progress
 from trainer.objectives import Objective
@@ -28,7 +28,7 @@ from trainer.objectives import Objective
 
 def run(config) -> Dict[str, Any]:
   """Trains (or, with train=False, tests) the configured experiment; returns the summary."""
-  check_config(config)
+  config = resolve(config)
   device = resolve_device(config.device)
   context = distributed.setup(device.type)
   if context.world_size > 1 and device.type == 'cuda':
@@ -44,9 +44,6 @@ def run(config) -> Dict[str, Any]:
   model = models.get_model(config, splits.spec)
   if config.pretrained:
     models.load_checkpoint(model, config.path)
-    # A published file switches the model to the published odd-length FFT; record it.
-    config.published_fft_odd_lengths = any(
-        getattr(m, 'published_fft_odd_lengths', False) for m in model.modules())
   model.to(device)
 
   wandb_id = (run_dirs.read_config(run_dir)['wandb_id'] if config.resume
