@@ -22,6 +22,17 @@ def float64_copy(module: nn.Module) -> nn.Module:
   return copy.deepcopy(module).double()
 
 
+def outputs_and_gradients(module: nn.Module, x: torch.Tensor,
+                          y: torch.Tensor) -> Dict[str, torch.Tensor]:
+  """{name: tensor}: module(x) as 'output', and the gradients of <module(x), y> for x ('x') and
+  for each parameter (by its name)."""
+  x = x.detach().requires_grad_()
+  out = module(x)
+  names, parameters = zip(*module.named_parameters())
+  gradients = torch.autograd.grad((out * y).sum(), [x, *parameters])
+  return {'output': out, 'x': gradients[0], **dict(zip(names, gradients[1:]))}
+
+
 def relative_error(got: torch.Tensor, reference: torch.Tensor,
                    scale: Optional[float] = None) -> float:
   """||got - reference|| / scale (default ||reference||), computed in the reference's dtype."""

@@ -10,11 +10,11 @@ import sys
 import pytest
 import torch
 
+from float_reference import (assert_close_to_reference, float64_copy, gradient_scales,
+                             outputs_and_gradients, relative_error)
 import models
 from models import ckconv, native
 from models.ckcnn import Dropout, scaled_keep_mask, splitmix64
-from float_reference import (assert_close_to_reference, float64_copy, gradient_scales,
-                             relative_error)
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 needs_native = pytest.mark.skipif(not native.mixes(),
@@ -53,16 +53,6 @@ def test_mix_reads_transposed_views_and_writes_into_a_strided_output():
   native.mix(a, b[:, :2], out, native.CONJ_B)
   assert relative_error(out, reference(a, b[:, :2], native.CONJ_B)) < 1e-6
   assert storage[2].abs().max() == 0
-
-
-def outputs_and_gradients(layer, x, y):
-  """{name: tensor}: the layer's output, and the gradients of <output, y> for x and each
-  parameter."""
-  x = x.detach().requires_grad_()
-  out = layer(x)
-  names, parameters = zip(*layer.named_parameters())
-  gradients = torch.autograd.grad((out * y).sum(), [x, *parameters])
-  return {'output': out, 'x': gradients[0], **dict(zip(names, gradients[1:]))}
 
 
 @needs_native
