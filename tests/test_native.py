@@ -137,7 +137,9 @@ PROBE = ('import torch; from models import native, CKConv; print("available", na
 
 
 def probe(tmp_path, **env):
-  environment = {**os.environ, 'CKCONV_NATIVE_CACHE': str(tmp_path / 'cache'), **env}
+  # The C kernels enabled unless `env` says otherwise, even in a suite run with CKCONV_NATIVE=0.
+  environment = {**os.environ, 'CKCONV_NATIVE_CACHE': str(tmp_path / 'cache'),
+                 'CKCONV_NATIVE': '1', **env}
   result = subprocess.run([sys.executable, '-c', PROBE], cwd=ROOT, env=environment,
                           capture_output=True, text=True, timeout=300)
   assert result.returncode == 0, result.stderr
