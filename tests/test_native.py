@@ -1,6 +1,7 @@
 """The C kernels (models/native): the channel mixing's products (checked in complex128 by
-einsum), the dropout masks (checked bit for bit against the PyTorch version), and how the
-library is built, cached and skipped. No timings here."""
+einsum) and a layer mixed by them (against its float64 copy), the dropout masks (checked bit
+for bit against the PyTorch version), and how the library is built, cached and skipped. No
+timings here."""
 import os
 import pathlib
 import subprocess
@@ -9,6 +10,8 @@ import sys
 import pytest
 import torch
 
+from float_reference import (assert_close_to_reference, float64_copy, gradient_scales,
+                             outputs_and_gradients, relative_error)
 import models
 from models import ckconv, native
 from models.ckcnn import Dropout, scaled_keep_mask, splitmix64
@@ -23,10 +26,6 @@ def reference(a, b, mode):
   a = a.conj() if mode == native.CONJ_A else a
   b = b.conj() if mode == native.CONJ_B else b
   return torch.einsum('mkf,knf->mnf', a, b)
-
-
-def relative_error(got, expected):
-  return ((got.to(torch.complex128) - expected).norm() / expected.norm()).item()
 
 
 @needs_native
@@ -58,21 +57,21 @@ def test_mix_reads_transposed_views_and_writes_into_a_strided_output():
 
 @needs_native
 def test_native_and_gemm_mixing_give_the_same_layer(monkeypatch):
-  """A float32 CKConv, forward and backward, mixed by the C kernel and by batched GEMMs."""
+  """A float32 CKConv, forward and backward, mixed by the C kernel and by batched GEMMs: both
+  as close to the float64 layer (mixed by GEMMs: the C kernel is complex64 only) as float32
+  round-off of the summed terms allows."""
   torch.manual_seed(0)
   layer = models.CKConv(4, 6, kernelnet_no_hidden=8, kernelnet_omega_0=10.0)
-  x = torch.randn(3, 4, 50, requires_grad=True)
+  x = torch.randn(3, 4, 50)
   y = torch.randn(3, 6, 50)
-
-  def outputs_and_gradients():
-    out = layer(x)
-    return [out, *torch.autograd.grad((out * y).sum(), [x, *layer.parameters()])]
+  float64_layer = float64_copy(layer)
+  reference = outputs_and_gradients(float64_layer, x.double(), y.double())
+  scales = gradient_scales(float64_layer, reference)
 
   assert ckconv.mixing_mode(x.device) == 'native'
-  fast = outputs_and_gradients()
+  assert_close_to_reference(outputs_and_gradients(layer, x, y), reference, scales)
   monkeypatch.setitem(ckconv.MIXING, 'cpu', 'complex')
-  for a, b in zip(fast, outputs_and_gradients()):
-    torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+  assert_close_to_reference(outputs_and_gradients(layer, x, y), reference, scales)
 
 
 @needs_native
@@ -138,7 +137,9 @@ PROBE = ('import torch; from models import native, CKConv; print("available", na
 
 
 def probe(tmp_path, **env):
-  environment = {**os.environ, 'CKCONV_NATIVE_CACHE': str(tmp_path / 'cache'), **env}
+  # The C kernels enabled unless `env` says otherwise, even in a suite run with CKCONV_NATIVE=0.
+  environment = {**os.environ, 'CKCONV_NATIVE_CACHE': str(tmp_path / 'cache'),
+                 'CKCONV_NATIVE': '1', **env}
   result = subprocess.run([sys.executable, '-c', PROBE], cwd=ROOT, env=environment,
                           capture_output=True, text=True, timeout=300)
   assert result.returncode == 0, result.stderr

@@ -15,6 +15,7 @@ import time
 import pytest
 
 from configs.default import get_config
+from float_reference import FLOAT32_RTOL
 import models
 from threads import one_thread
 import trainer
@@ -116,14 +117,19 @@ def test_ddp_accuracy_equals_a_single_process_evaluation(ddp_run, tmp_path, monk
   config.update(json.loads((ddp_dir / 'config.json').read_text())['config'])
   config.update(train=False, pretrained=True, path=str(ddp_dir / 'checkpoints' / 'best.pt'),
                 run_dir=str(tmp_path / 'eval'))
-  networks = []
-  test_only = trainer.train.Session.test_only
+  networks, scored = [], []
+  test_only, auc = trainer.train.Session.test_only, trainer.objectives.Objective.auc
 
   def spy(self):
     networks.append(self.network)
     return test_only(self)
 
+  def auc_spy(self, outputs, targets):
+    scored.append((outputs, targets))
+    return auc(self, outputs, targets)
+
   monkeypatch.setattr(trainer.train.Session, 'test_only', spy)
+  monkeypatch.setattr(trainer.objectives.Objective, 'auc', auc_spy)
   with one_thread():  # see ENV
     single = trainer.run(config)
   # A single process stays a bare module: no DDP (or other) wrapper.
@@ -132,6 +138,25 @@ def test_ddp_accuracy_equals_a_single_process_evaluation(ddp_run, tmp_path, monk
   # Correct counts are integers summed over both shards: the accuracy is exact.
   assert single['accuracy_test'] == ddp_summary['best_test_accuracy']
   assert single['accuracy_test'] == ddp_summary['final_accuracy_test']
-  assert single['loss_test'] == pytest.approx(ddp_summary['best_test_loss'], rel=1e-5)
+  # The two runs batch the items differently (interleaved shards on two processes), and an
+  # item's logits differ in their last bits with the batch it is in: the loss and the AUC agree
+  # up to the float32 round-off of the logits, not bit for bit.
+  logits, targets = scored[0]
+  loss_terms = logits.logsumexp(1).abs() + logits.gather(1, targets[:, None]).squeeze(1).abs()
+  assert abs(single['loss_test'] - ddp_summary['best_test_loss']) <= \
+      FLOAT32_RTOL * float(loss_terms.mean())
   best = [r for r in records(ddp_dir) if r['epoch'] == ddp_summary['best_epoch']][0]
-  assert single['auc_test'] == pytest.approx(best['auc_test'], abs=1e-6)  # gathered over ranks
+  # Gathered over ranks: the AUC of all items, differing only where round-off can reorder.
+  assert abs(single['auc_test'] - best['auc_test']) <= near_tie_share(
+      logits.softmax(1), targets, FLOAT32_RTOL * float(logits.abs().max()))
+
+
+def near_tie_share(probabilities, targets, delta) -> float:
+  """The most a macro one-vs-rest AUC can change when every probability moves by up to delta:
+  per class, the share of (positive, negative) pairs less than 2 delta apart, averaged."""
+  shares = []
+  for c in range(probabilities.shape[1]):
+    p = probabilities[:, c]
+    positive, negative = p[targets == c], p[targets != c]
+    shares.append(float(((positive[:, None] - negative).abs() < 2 * delta).double().mean()))
+  return sum(shares) / len(shares)

@@ -8,8 +8,11 @@ import sys
 
 import pytest
 import torch
+from torch import nn
 import torch.nn.functional as F
 
+from float_reference import (assert_close_to_reference, float64_copy, gradient_scales,
+                             outputs_and_gradients)
 import models
 from models import ckconv
 from models.ckcnn import Dropout, PointwiseConv1d
@@ -223,14 +226,12 @@ def test_pointwise_conv_equals_a_1x1_convolution_with_gradients(in_channels):
   torch.manual_seed(in_channels)
   layer = PointwiseConv1d(in_channels, 5)
   assert layer.weight.shape == (5, in_channels, 1) and layer.bias.shape == (5,)
-  x = torch.randn(4, in_channels, 30, requires_grad=True)
+  x = torch.randn(4, in_channels, 30)
   y = torch.randn(4, 5, 30)
-  ours = layer(x)
-  plain = F.conv1d(x, layer.weight, layer.bias)
-  torch.testing.assert_close(ours, plain)
-  for a, b in zip(torch.autograd.grad((ours * y).sum(), [x, *layer.parameters()]),
-                  torch.autograd.grad((plain * y).sum(), [x, *layer.parameters()])):
-    torch.testing.assert_close(a, b)
+  plain = nn.Conv1d(in_channels, 5, 1)
+  plain.load_state_dict(layer.state_dict())
+  assert_close_to_reference(outputs_and_gradients(layer, x, y),
+                            outputs_and_gradients(plain.double(), x.double(), y.double()))
 
 
 def test_dropout_keeps_one_minus_p_and_scales():
@@ -282,23 +283,26 @@ def test_bf16_autocast_trains():
 
 # ---- torch.compile ---------------------------------------------------------------------------
 
+def loss_and_gradients(model, loss):
+  """{'loss': loss, parameter name: its gradient}, after loss.backward()."""
+  loss.backward()
+  return {'loss': loss, **{name: p.grad for name, p in model.named_parameters()}}
+
+
 def test_compiled_model_matches_eager():
-  """Tiny model, one compile (train mode: forward and backward graphs)."""
+  """Tiny model, one compile (train mode: forward and backward graphs), against the eager model
+  in float64."""
   model = tiny_model().train()  # dropout 0: deterministic
+  eager = float64_copy(model)
   x = torch.randn(2, 2, 16)
   try:
     compiled = torch.compile(model)
     loss = compiled(x).square().sum()
   except Exception as e:  # no C++ compiler, unsupported platform...
     pytest.skip(f'torch.compile is unavailable here: {type(e).__name__}: {e}'.splitlines()[0])
-  loss.backward()
-  compiled_grads = [p.grad.clone() for p in model.parameters()]
-  model.zero_grad()
-  expected = model(x).square().sum()
-  expected.backward()
-  torch.testing.assert_close(loss, expected, rtol=1e-5, atol=1e-6)
-  for a, b in zip(compiled_grads, (p.grad for p in model.parameters())):
-    torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+  got = loss_and_gradients(model, loss)
+  reference = loss_and_gradients(eager, eager(x.double()).square().sum())
+  assert_close_to_reference(got, reference, gradient_scales(eager, reference))
 
 
 # ---- The benchmark ---------------------------------------------------------------------------
