@@ -1,20 +1,25 @@
 """Draws the continuous kernels a trained CKCNN learned, per layer, at several resolutions.
 
-    python scripts/plot_kernels.py runs/UEA_CKCNN_...                    # a run_dir: best.pt
-    python scripts/plot_kernels.py ../shared/reference/checkpoints/chartraj.pt
-    python scripts/plot_kernels.py ../shared/reference/checkpoints/smnist_100k.pt --train-length 784
-    python scripts/plot_kernels.py model.pt --config configs/smnist.py --out kernels.png
+    python scripts/plot_kernels.py runs/UEA_CKCNN_...           # best.pt -> RUN_DIR/kernels.png
+    python scripts/plot_kernels.py runs/UEA_CKCNN_.../checkpoints/last.pt  # -> last_kernels.png
+    python scripts/plot_kernels.py ../shared/reference/checkpoints/chartraj.pt --out chartraj.png
+    python scripts/plot_kernels.py ../shared/reference/checkpoints/smnist_100k.pt \\
+        --train-length 784 --out smnist_kernels.png
 
 One row per CKConv layer, one column per (output, input) channel pair (the pairs whose kernels
-have the largest norm), and a last column zoomed on the most recent steps. Each panel shows the
-kernel network as a continuous function (grey), its samples at the training resolution, and the
-kernels the layer uses on inputs 2x denser (Gaussian-smoothed) and 2x coarser
-(`CKConv.sample_kernel(length)`), divided by their sampling-rate factor so that all share one
-scale. x is the time offset in training steps (0: the current step; the kernel is causal).
+have the largest norm), and a last column zoomed on the most recent 40 steps (all of a shorter
+kernel). Each panel shows the kernel network as a continuous function (grey), its samples at the
+training resolution, and the kernels the layer uses on inputs 2x denser (Gaussian-smoothed) and
+2x coarser (`CKConv.sample_kernel(length)`), divided by their sampling-rate factor so that all
+share one scale. x is the time offset in training steps (0: the current step; the kernel is
+causal).
 
-The model's config comes from the run_dir's config.json, from manifest.json beside a published
-checkpoint, or from --config. Files that predate the train_length buffer need --train-length
-unless the data set has a fixed length.
+The model's config comes from the run_dir's config.json (also for a checkpoint in
+RUN_DIR/checkpoints/), from manifest.json beside a published checkpoint, or from --config.
+Files that predate the train_length buffer need --train-length unless the data set has a fixed
+length. The PNG goes into the run_dir it shows (RUN_DIR/kernels.png, RUN_DIR/<name>_kernels.png
+for RUN_DIR/checkpoints/<name>.pt) or to --out, which a checkpoint outside a run_dir needs; the
+path written is printed.
 """
 import argparse
 import json
@@ -40,14 +45,13 @@ def checkpoint_and_config(target: str, config_spec: Optional[str]):
   config = base_config()
   if os.path.isdir(target):
     checkpoint = os.path.join(target, 'checkpoints', 'best.pt')
-    saved = os.path.join(target, 'config.json')
-    if not os.path.isfile(saved) or not os.path.isfile(checkpoint):
+    if not os.path.isfile(os.path.join(target, 'config.json')) or not os.path.isfile(checkpoint):
       raise PlotError(f'{target} is not a run_dir with config.json and checkpoints/best.pt')
-    with open(saved) as f:
-      config.update(known_keys(config, json.load(f)['config']))
+    config.update(known_keys(config, run_config(target)))
   elif os.path.isfile(target):
     checkpoint = target
-    config.update(known_keys(config, manifest_entry(target)))
+    run_dir = owning_run_dir(target)
+    config.update(known_keys(config, run_config(run_dir) if run_dir else manifest_entry(target)))
   else:
     raise PlotError(f'{target} does not exist')
   if config_spec:
@@ -56,10 +60,29 @@ def checkpoint_and_config(target: str, config_spec: Optional[str]):
       config = resolved_config(config_spec)
     except LaunchError as e:
       raise PlotError(str(e)) from None
-  elif os.path.isfile(target) and not manifest_entry(target):
+  elif os.path.isfile(target) and not owning_run_dir(target) and not manifest_entry(target):
     raise PlotError(f'no config for {target}: it has no manifest.json entry; pass '
                     '--config=configs/<experiment>.py[:variant]')
   return checkpoint, config
+
+
+def run_config(run_dir: str) -> Dict:
+  path = os.path.join(run_dir, 'config.json')
+  try:
+    with open(path) as f:
+      return json.load(f)['config']
+  except (OSError, ValueError, KeyError) as e:
+    raise PlotError(f'cannot read {path} ({e!r}); restore it or pass --config') from None
+
+
+def owning_run_dir(checkpoint: str) -> Optional[str]:
+  """The run_dir of RUN_DIR/checkpoints/<file> (None for a file elsewhere)."""
+  folder = os.path.dirname(os.path.abspath(checkpoint))
+  run_dir = os.path.dirname(folder)
+  if os.path.basename(folder) == 'checkpoints' and os.path.isfile(
+      os.path.join(run_dir, 'config.json')):
+    return run_dir
+  return None
 
 
 def manifest_entry(checkpoint: str) -> Dict:
@@ -180,7 +203,14 @@ def resolutions(train_length: int) -> Dict[str, int]:
           f'2x coarser ({max(train_length // 2, 1)})': max(train_length // 2, 1)}
 
 
-def plot(model, out: str, pairs: int, title: str, zoom_steps: int = 40) -> str:
+def zoom_window(train_length: int, zoom_steps: int) -> Tuple[int, str]:
+  """(training steps the zoom column shows, its name): the latest `zoom_steps`, or all of a
+  kernel that is no longer."""
+  shown = min(zoom_steps, train_length)
+  return shown, f'last {shown} steps' if shown < train_length else f'all {train_length} steps'
+
+
+def kernel_figure(model, pairs: int, title: str, zoom_steps: int = 40):
   """One row per CKConv: `pairs` whole kernels, then the first pair's latest `zoom_steps`
   steps, where the samples of each resolution can be told apart on the continuous kernel."""
   import matplotlib
@@ -197,9 +227,10 @@ def plot(model, out: str, pairs: int, title: str, zoom_steps: int = 40) -> str:
   for row, (name, layer) in enumerate(layers):
     train_length = int(layer.train_length)
     sampled = kernels(layer, resolutions(train_length))
-    steps = train_length - 1
-    dense = {False: continuous(layer, -steps, min(4 * train_length, 4000)),
-             True: continuous(layer, -min(zoom_steps, steps), 400)}
+    shown, window = zoom_window(train_length, zoom_steps)
+    first = {False: -(train_length - 1), True: -(shown - 1)}  # offsets: 0 is the current step
+    dense = {False: continuous(layer, first[False], min(4 * train_length, 4000)),
+             True: continuous(layer, first[True], 400)}
     chosen = strongest_pairs(next(iter(sampled.values()))[1], pairs)
     for col in range(pairs + 1):
       axis = axes[row, col]
@@ -208,35 +239,54 @@ def plot(model, out: str, pairs: int, title: str, zoom_steps: int = 40) -> str:
         axis.axis('off')
         continue
       o, i = chosen[0 if zoom else col]
-      keep = (lambda x: x >= -zoom_steps) if zoom else (lambda x: x == x)
       axis.plot(dense[zoom][0], dense[zoom][1][o, i], color='0.6', lw=0.8,
                 label='kernel network')
       for (label, (offsets, kernel)), style in zip(sampled.items(), zoomed if zoom else whole):
-        axis.plot(offsets[keep(offsets)], kernel[o, i][keep(offsets)], label=label, **style)
-      axis.set_title(f'{name}  out {o} ← in {i}' + (f'  (last {zoom_steps} steps)' if zoom
-                                                     else ''), fontsize=8)
+        keep = offsets >= first[zoom] - 1e-3  # float offsets: the first sample is kept
+        axis.plot(offsets[keep], kernel[o, i][keep], label=label, **style)
+      axis.set_title(f'{name}  out {o} ← in {i}' + (f'  ({window})' if zoom else ''), fontsize=8)
       axis.tick_params(labelsize=7)
       if row == len(layers) - 1:
         axis.set_xlabel('time offset (training steps; 0 = now)', fontsize=7)
   axes[0, pairs].legend(fontsize=6, loc='best')
   figure.suptitle(title, fontsize=10)
   figure.tight_layout()
+  return figure
+
+
+def plot(model, out: str, pairs: int, title: str) -> str:
+  """`kernel_figure` written to the PNG `out`."""
+  import matplotlib.pyplot as plt
+  figure = kernel_figure(model, pairs, title)
   os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
   figure.savefig(out, dpi=110)
   plt.close(figure)
   return out
 
 
-def default_out(target: str) -> str:
+def output_path(target: str, out: Optional[str]) -> str:
+  """Where the PNG goes: `out`, else beside the run it shows: RUN_DIR/kernels.png for a
+  run_dir, RUN_DIR/<name>_kernels.png for a checkpoint inside one. A checkpoint elsewhere (a
+  published file) has no folder of its own: the user names the file."""
+  if out is not None:
+    if os.path.isdir(out) or not out.lower().endswith('.png'):
+      raise PlotError(f'--out={out} is not a .png file name; name the file to write, e.g. '
+                      '--out=kernels.png')
+    return out
   if os.path.isdir(target):
     return os.path.join(target, 'kernels.png')
-  return os.path.splitext(os.path.basename(target))[0] + '_kernels.png'
+  run_dir = owning_run_dir(target)
+  if run_dir is None:
+    raise PlotError(f'{target} is not inside a run_dir, so the plot has no folder of its own; '
+                    'pass --out=<file>.png')
+  return os.path.join(run_dir, os.path.splitext(os.path.basename(target))[0] + '_kernels.png')
 
 
 def main(argv=None) -> int:
   p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   p.add_argument('target', metavar='RUN_DIR_OR_CHECKPOINT')
-  p.add_argument('--out', help='PNG to write (default: RUN_DIR/kernels.png or <name>_kernels.png)')
+  p.add_argument('--out', help='PNG to write (default: RUN_DIR/kernels.png, or '
+                 'RUN_DIR/<name>_kernels.png for RUN_DIR/checkpoints/<name>.pt)')
   p.add_argument('--config', help='config file for a checkpoint without config: path.py[:variant]')
   p.add_argument('--train-length', type=int,
                  help='input length the model was trained on, for files that do not store it')
@@ -246,15 +296,16 @@ def main(argv=None) -> int:
     p.error('--pairs must be >= 1 and --train-length >= 2')
   try:
     checkpoint, config = checkpoint_and_config(args.target, args.config)
+    out = output_path(args.target, args.out)  # before the model loads: a bad path fails fast
     model = load_model(checkpoint, config, args.train_length)
     title = (f'{config.dataset} {config.uea_name if config.dataset == "UEA" else ""}'
              f'  no_hidden={config.no_hidden}  omega_0={config.kernelnet_omega_0:.4g}'
              f'  ({os.path.basename(checkpoint)})')
-    out = plot(model, args.out or default_out(args.target), args.pairs, title)
+    plot(model, out, args.pairs, title)
   except PlotError as e:
     print(f'error: {e}', file=sys.stderr)
     return 2
-  print(f'wrote {out}')
+  print(f'wrote {os.path.abspath(out)}')
   return 0
 
 

@@ -1,24 +1,36 @@
-"""The results of every run below a folder as a markdown table, beside the paper's numbers.
+"""The results of every run below a folder as markdown tables, beside the paper's numbers.
 
     python scripts/results_table.py runs/grid
     python scripts/results_table.py runs/grid --csv results.csv --plot curves/
 
 A run is a folder holding config.json and summary.json (written when it finishes). Runs whose
 configs differ only in seed, run_dir or where they ran (device, wandb, ...) form one experiment:
-one row with the number of runs and the mean ± standard deviation (over runs, n-1) of
-best_test_accuracy in percent. The paper's number (SPEC.md section 5) is matched by data set
-and the keys that tell its rows apart (permuted, no_hidden, mfcc, drop_rate, sr_train).
-`--plot` draws each experiment's learning curves (metrics.jsonl) to a PNG.
+one row with the number of runs and the mean ± standard deviation (over runs, n-1) of the
+selected model's test value of its task's headline metric (`headline`): the recall accuracy for
+Copy memory, the MSE for the Adding problem, the ROC AUC where the run reports it, else the
+accuracy; accuracies in percent. One table per headline metric; within a data set the best
+experiment comes first and, when there are several, in bold. The paper's number (SPEC.md
+section 5) is matched by data set and the keys that tell its rows apart (permuted, no_hidden,
+mfcc, drop_rate, sr_train). `--plot` draws the learning curves (metrics.jsonl) to one PNG per
+data set: a panel per metric, a mean curve with a ± std band per experiment.
 """
 import argparse
 import csv
+import itertools
 import json
 import math
 import os
+import pathlib
 import re
 import statistics
 import sys
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+  sys.path.insert(0, str(ROOT))
+
+from datasets import Task  # noqa: E402  (after the repository is on the path)
 
 # Keys that do not change what a run computes; runs differing only here are one experiment.
 NOT_THE_EXPERIMENT = frozenset({
@@ -132,6 +144,70 @@ def paper_accuracy(config: Dict) -> Optional[float]:
   return None
 
 
+# ---- The metric each task is judged by ------------------------------------------------------
+
+class Headline(NamedTuple):
+  """A task's headline metric."""
+  metric: str  # its name in metrics.jsonl less the split: recall_accuracy -> recall_accuracy_test
+  title: str
+  percent: bool  # shown x 100, in %
+  higher_is_better: bool
+
+  @property
+  def summary_key(self) -> str:
+    """The selected model's test value in summary.json."""
+    return {'accuracy': 'best_test_accuracy', 'loss': 'best_test_loss'}.get(
+        self.metric, f'best_{self.metric}_test')
+
+  @property
+  def spec(self) -> str:
+    return '.2f' if self.percent else '.4g'
+
+  def named(self, split: str) -> str:
+    return f'{split} {self.title}' + (' (%)' if self.percent else '')
+
+
+ACCURACY = Headline('accuracy', 'accuracy', percent=True, higher_is_better=True)
+RECALL = Headline('recall_accuracy', 'recall accuracy', percent=True, higher_is_better=True)
+AUC = Headline('auc', 'AUC', percent=False, higher_is_better=True)
+MSE = Headline('loss', 'MSE', percent=False, higher_is_better=False)
+
+
+def headline(task: Task, recall_steps: int, report_auc: bool) -> Headline:
+  """The metric a task is judged by: the MSE of a regression; the accuracy over the recalled
+  steps where only they carry the answer (Copy memory: its per-step accuracy counts the blanks,
+  which are free); the ROC AUC where the run reports it; else the accuracy."""
+  if task == Task.REGRESSION:
+    return MSE
+  if recall_steps:
+    return RECALL
+  if report_auc:
+    return AUC
+  return ACCURACY
+
+
+def run_headline(run: Dict) -> Headline:
+  return headline(*recorded_task(run), bool(run['config'].get('report_auc')))
+
+
+def recorded_task(run: Dict) -> Tuple[Task, int]:
+  """(task, recall_steps) of the run's data set, as the trainer recorded them in summary.json."""
+  summary = run['summary']
+  if 'task' not in summary:  # written before the task was recorded: its metrics tell it
+    if 'best_recall_accuracy_test' in summary:
+      return Task.PER_STEP_CLASSIFICATION, 1  # some recalled steps; how many does not matter
+    if summary.get('best_test_accuracy') is None and summary.get('best_test_loss') is not None:
+      return Task.REGRESSION, 0
+    return Task.CLASSIFICATION, 0
+  try:
+    return Task(summary['task']), int(summary.get('recall_steps') or 0)
+  except (ValueError, TypeError):
+    raise TableError(f"{run['run_dir']}/summary.json records an unknown task "
+                     f"{summary['task']!r}; valid: {', '.join(t.value for t in Task)}") from None
+
+
+# ---- The table -------------------------------------------------------------------------------
+
 def mean_std(values: Sequence[float]):
   """(mean, sample standard deviation or None for one value), or (None, None) for none."""
   values = [v for v in values if v is not None and math.isfinite(v)]
@@ -140,28 +216,70 @@ def mean_std(values: Sequence[float]):
   return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else None
 
 
+def summary_values(runs: Sequence[Dict], key: str, scale: float = 1) -> List[float]:
+  return [scale * r['summary'][key] for r in runs if r['summary'].get(key) is not None]
+
+
 def rows(experiments: Sequence[List[Dict]]) -> List[Dict]:
-  """One row per experiment: label, run count, accuracy statistics in %, the paper's number."""
+  """One row per experiment: label, run count, the test statistics of its headline metric
+  (accuracies in %), the paper's number, the test loss; ranked (see `ranked`)."""
   out = []
   for label, runs in zip(labels(experiments), experiments):
-    accuracy = [r['summary'].get('best_test_accuracy') for r in runs]
-    mean, std = mean_std([100 * a for a in accuracy if a is not None])
-    loss_mean, loss_std = mean_std([r['summary'].get('best_test_loss') for r in runs])
-    out.append({'experiment': label, 'runs': len(runs), 'accuracy_mean': mean,
-                'accuracy_std': std, 'paper': paper_accuracy(runs[0]['config']),
+    measure = run_headline(runs[0])  # the runs of an experiment share their data set
+    mean, std = mean_std(summary_values(runs, measure.summary_key, 100 if measure.percent else 1))
+    loss_mean, loss_std = mean_std(summary_values(runs, 'best_test_loss'))
+    out.append({'experiment': label, 'dataset': dataset_name(runs[0]['config']),
+                'headline': measure, 'runs': len(runs), 'mean': mean, 'std': std,
+                'paper': paper_accuracy(runs[0]['config']) if measure == ACCURACY else None,
                 'loss_mean': loss_mean, 'loss_std': loss_std,
                 'run_dirs': [r['run_dir'] for r in runs]})
-  return sorted(out, key=lambda r: r['experiment'])
+  return mark_best(ranked(out))
+
+
+def ranked(table: Sequence[Dict]) -> List[Dict]:
+  """By headline metric and data set; within a data set the best experiment first (the lowest
+  MSE, the highest accuracy), experiments without a value last."""
+  def key(r):
+    missing = r['mean'] is None
+    value = 0 if missing else (-r['mean'] if r['headline'].higher_is_better else r['mean'])
+    return r['headline'].metric, r['dataset'], missing, value, r['experiment']
+  return sorted(table, key=key)
+
+
+def mark_best(table: List[Dict]) -> List[Dict]:
+  """`best`: the experiment has the best mean of its data set's several experiments."""
+  for family in families(table):
+    means = [r['mean'] for r in family if r['mean'] is not None]
+    top = (max if family[0]['headline'].higher_is_better else min)(means) if means else None
+    for r in family:
+      r['best'] = len(means) > 1 and r['mean'] == top
+  return table
+
+
+def families(table: Sequence[Dict]) -> List[List[Dict]]:
+  """The ranked rows that share a headline metric and data set, in order."""
+  return [list(g) for _, g in itertools.groupby(table, lambda r: (r['headline'], r['dataset']))]
 
 
 def markdown(table: Sequence[Dict]) -> str:
-  lines = ['| experiment | runs | test accuracy (%) | paper (%) | test loss |',
-           '|---|---:|---:|---:|---:|']
+  """One markdown table per headline metric; the best experiment of a data set in bold."""
+  by_metric = itertools.groupby(table, lambda r: r['headline'])
+  return '\n\n'.join(markdown_table(measure, list(g)) for measure, g in by_metric)
+
+
+def markdown_table(measure: Headline, table: Sequence[Dict]) -> str:
+  paper, loss = measure == ACCURACY, measure != MSE  # MSE is the loss: no second column
+  header = (['experiment', 'runs', measure.named('test')] + ['paper (%)'] * paper
+            + ['test loss'] * loss)
+  lines = ['| ' + ' | '.join(header) + ' |', '|---|' + '---:|' * (len(header) - 1)]
   for r in table:
-    lines.append(f"| {r['experiment']} | {r['runs']} | "
-                 f"{plus_minus(r['accuracy_mean'], r['accuracy_std'], '.2f')} | "
-                 f"{'' if r['paper'] is None else format(r['paper'], '.2f')} | "
-                 f"{plus_minus(r['loss_mean'], r['loss_std'], '.4g')} |")
+    value = plus_minus(r['mean'], r['std'], measure.spec)
+    cells = [r['experiment'], str(r['runs']), f'**{value}**' if r['best'] else value]
+    if paper:
+      cells.append('' if r['paper'] is None else format(r['paper'], '.2f'))
+    if loss:
+      cells.append(plus_minus(r['loss_mean'], r['loss_std'], '.4g'))
+    lines.append('| ' + ' | '.join(cells) + ' |')
   return '\n'.join(lines)
 
 
@@ -172,14 +290,18 @@ def plus_minus(mean, std, spec: str) -> str:
 
 
 def write_csv(path: str, table: Sequence[Dict]):
-  columns = ['experiment', 'runs', 'accuracy_mean', 'accuracy_std', 'paper', 'loss_mean',
-             'loss_std', 'run_dirs']
+  """One line per experiment; `metric` names its headline metric as metrics.jsonl does."""
+  columns = ['experiment', 'runs', 'metric', 'unit', 'better', 'mean', 'std', 'paper',
+             'loss_mean', 'loss_std', 'run_dirs']
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   with open(path, 'w', newline='') as f:
     writer = csv.DictWriter(f, columns)
     writer.writeheader()
     for r in table:
-      writer.writerow({**{k: '' if r[k] is None else r[k] for k in columns},
+      measure = r['headline']
+      writer.writerow({**{k: '' if r.get(k) is None else r[k] for k in columns},
+                       'metric': f'{measure.metric}_test', 'unit': '%' if measure.percent else '',
+                       'better': 'higher' if measure.higher_is_better else 'lower',
                        'run_dirs': ';'.join(r['run_dirs'])})
 
 
@@ -193,45 +315,94 @@ def read_metrics(run_dir: str) -> List[Dict]:
     return [json.loads(line) for line in f if line.strip()]
 
 
-def plot_curves(table: Sequence[Dict], out_dir: str) -> List[str]:
-  """One PNG per experiment: loss and accuracy per epoch, one colour per run (seed)."""
+def panels(measure: Headline) -> List[Tuple[str, str]]:
+  """(metrics.jsonl key, title) of each panel of a learning-curve figure."""
+  loss = MSE.title if measure == MSE else 'loss'
+  out = [('loss_train', f'train {loss}'), ('loss_validation', f'validation {loss}')]
+  if measure != MSE:
+    splits = ('validation',) if measure == AUC else ('train', 'validation')  # AUC: not on train
+    out += [(f'{measure.metric}_{split}', measure.named(split)) for split in splits]
+  return out + [(f'{measure.metric}_test', measure.named('test') + ', model selected so far')]
+
+
+def curve(metrics: Sequence[Dict], key: str) -> Dict[int, float]:
+  """{epoch: value}. The test split is evaluated only at each new best: its value holds for the
+  epochs after, while that model stays the selected one."""
+  carried = key.endswith('_test')
+  values, last = {}, None
+  for m in metrics:
+    last = m.get(key, last if carried else None)
+    if last is not None:
+      values[m['epoch']] = last
+  return values
+
+
+def mean_band(curves: Sequence[Dict[int, float]], scale: float):
+  """(epochs, mean, mean - std, mean + std) over the runs that reached each epoch."""
+  out = []
+  for epoch in sorted(set().union(*curves)):
+    mean, std = mean_std([scale * c[epoch] for c in curves if epoch in c])
+    if mean is not None:
+      out.append((epoch, mean, mean - (std or 0), mean + (std or 0)))
+  return tuple(zip(*out)) or ((), (), (), ())
+
+
+def curves_figure(family: Sequence[Dict]):
+  """A panel per metric; per experiment one mean curve with a band of ± one standard deviation
+  over its runs, and one legend entry, however many seeds it has."""
   import matplotlib
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt
+  from matplotlib.lines import Line2D
   from matplotlib.ticker import MaxNLocator
+  measure = family[0]['headline']
+  shown = panels(measure)
+  columns, legend_rows = min(3, len(shown)), math.ceil(len(family) / 2)
+  grid_rows = math.ceil(len(shown) / columns)
+  figure = plt.figure(figsize=(4.2 * columns, 3.2 * grid_rows + 0.3 * legend_rows + 0.5),
+                      layout='constrained')
+  axes = [figure.add_subplot(grid_rows, columns, i + 1) for i in range(len(shown))]
+  handles = []
+  for i, r in enumerate(family):
+    # Ten colours, then the same colours dashed, dotted, ...
+    style = dict(color=f'C{i % 10}', ls=('-', '--', ':', '-.')[i // 10 % 4], lw=1.3)
+    runs = [read_metrics(run_dir) for run_dir in r['run_dirs']]
+    for axis, (key, _) in zip(axes, shown):
+      scale = 100 if measure.percent and not key.startswith('loss') else 1
+      epochs, mean, low, high = mean_band([curve(m, key) for m in runs], scale)
+      if epochs:
+        axis.plot(epochs, mean, marker='o' if len(epochs) == 1 else None, **style)
+        axis.fill_between(epochs, low, high, color=style['color'], alpha=0.2, lw=0)
+    handles.append(Line2D([], [], **style, label=legend_label(r)))
+  for axis, (key, title) in zip(axes, shown):
+    axis.set_title(title, fontsize=9)
+    axis.set_xlabel('epoch', fontsize=8)
+    axis.tick_params(which='both', labelsize=7)
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+    values = [y for line in axis.lines for y in line.get_ydata() if math.isfinite(y) and y > 0]
+    if key.startswith('loss') and values and max(values) > 10 * min(values):
+      axis.set_yscale('log')  # only where it spreads the curves
+  figure.legend(handles=handles, loc='outside lower center', ncols=min(2, len(handles)),
+                fontsize=8)
+  figure.suptitle(f"{family[0]['dataset']}: mean ± standard deviation over each "
+                  "experiment's runs", fontsize=10)
+  return figure
+
+
+def legend_label(row: Dict) -> str:
+  """'dropout=0.1 (3 runs)': the experiment without its data set (the figure's title)."""
+  return f"{row['experiment'][len(row['dataset']):].strip() or 'all'} ({row['runs']} runs)"
+
+
+def plot_curves(table: Sequence[Dict], out_dir: str) -> List[str]:
+  """One PNG per data set and headline metric (see `curves_figure`)."""
+  import matplotlib.pyplot as plt
   os.makedirs(out_dir, exist_ok=True)
   written = []
-  for r in table:
-    figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(11, 4))
-    losses = []
-    for i, run_dir in enumerate(r['run_dirs']):
-      metrics = read_metrics(run_dir)
-      seed = read_json(os.path.join(run_dir, 'config.json'))['config'].get('seed')
-      colour = f'C{i % 10}'
-      epochs = [m['epoch'] for m in metrics]
-      for split, style in (('train', '--'), ('validation', '-')):
-        loss = [m.get(f'loss_{split}', math.nan) for m in metrics]
-        losses += loss
-        loss_axis.plot(epochs, loss, style, color=colour, label=f'seed {seed} {split}')
-        if any(f'accuracy_{split}' in m for m in metrics):
-          accuracy_axis.plot(epochs, [100 * m.get(f'accuracy_{split}', math.nan) for m in metrics],
-                             style, color=colour, label=f'seed {seed} {split}')
-      tested = [(m['epoch'], 100 * m['accuracy_test']) for m in metrics if 'accuracy_test' in m]
-      if tested:  # the test split is evaluated at each new best
-        accuracy_axis.plot(*zip(*tested), 'o', color=colour, markersize=4,
-                           label=f'seed {seed} test (at new best)')
-    finite = [l for l in losses if l is not None and math.isfinite(l) and l > 0]
-    if finite and max(finite) > 10 * min(finite):  # log scale only where it spreads the curves
-      loss_axis.set_yscale('log')
-    loss_axis.set(xlabel='epoch', ylabel='loss', title='loss')
-    accuracy_axis.set(xlabel='epoch', ylabel='accuracy (%)', title='accuracy')
-    for axis in (loss_axis, accuracy_axis):
-      axis.xaxis.set_major_locator(MaxNLocator(integer=True))
-      if axis.lines:
-        axis.legend(fontsize=7)
-    figure.suptitle(f"{r['experiment']} ({r['runs']} runs)", fontsize=10)
-    figure.tight_layout()
-    path = os.path.join(out_dir, re.sub(r'[^A-Za-z0-9._=+-]+', '_', r['experiment']) + '.png')
+  for family in families(table):
+    figure = curves_figure(family)
+    name = f"{family[0]['dataset']}_{family[0]['headline'].metric}"
+    path = os.path.join(out_dir, re.sub(r'[^A-Za-z0-9._=+-]+', '_', name) + '.png')
     figure.savefig(path, dpi=110)
     plt.close(figure)
     written.append(path)

@@ -70,3 +70,57 @@ def test_kernels_of_published_checkpoints(reference_dir, tmp_path):
   out = tmp_path / 'chartraj.png'  # stores its train_length (182)
   assert plot_kernels.main([str(checkpoints / 'chartraj.pt'), '--out', str(out)]) == 0
   assert is_png(out)
+
+
+def test_zoom_column_names_the_steps_it_shows(run_dir):
+  assert plot_kernels.zoom_window(784, 40) == (40, 'last 40 steps')
+  assert plot_kernels.zoom_window(29, 40) == (29, 'all 29 steps')
+  checkpoint, config = plot_kernels.checkpoint_and_config(str(run_dir), None)
+  model = plot_kernels.load_model(checkpoint, config, None)
+  lengths = [int(layer.train_length) for _, layer in plot_kernels.ckconvs(model)]
+  assert all(length < 40 for length in lengths)  # JapaneseVowels: a kernel shorter than the zoom
+  figure = plot_kernels.kernel_figure(model, pairs=2, title='')
+  zoom_axes = figure.axes[2::3]  # rows of 2 pairs + the zoom
+  assert len(zoom_axes) == len(lengths)
+  for axis, length in zip(zoom_axes, lengths):
+    assert axis.get_title().endswith(f'(all {length} steps)')
+    # Its training-resolution samples (the line after the kernel network's): the whole kernel.
+    assert len(axis.lines[1].get_xdata()) == length
+  figure = plot_kernels.kernel_figure(model, pairs=2, title='', zoom_steps=10)
+  for axis in figure.axes[2::3]:
+    assert axis.get_title().endswith('(last 10 steps)')
+    assert list(axis.lines[1].get_xdata()) == pytest.approx(range(-9, 1))
+
+
+def test_plots_go_into_the_run_dir_and_the_output_says_where(run_dir, tmp_path, monkeypatch,
+                                                             capsys):
+  monkeypatch.chdir(tmp_path)  # the working directory gets nothing
+  assert plot_kernels.main([str(run_dir), '--pairs', '1']) == 0
+  assert capsys.readouterr().out == f'wrote {run_dir / "kernels.png"}\n'
+  assert is_png(run_dir / 'kernels.png')
+  # A checkpoint inside a run_dir: that run's config, the PNG beside its other files.
+  assert plot_kernels.main([str(run_dir / 'checkpoints' / 'last.pt'), '--pairs', '1']) == 0
+  assert capsys.readouterr().out == f'wrote {run_dir / "last_kernels.png"}\n'
+  assert is_png(run_dir / 'last_kernels.png')
+  assert list(tmp_path.iterdir()) == []
+
+
+def test_a_checkpoint_outside_a_run_dir_needs_out(run_dir, tmp_path, monkeypatch, capsys):
+  # A published-style file: weights with a manifest.json entry beside them.
+  published = tmp_path / 'published'
+  published.mkdir()
+  (published / 'model.pt').write_bytes((run_dir / 'checkpoints' / 'best.pt').read_bytes())
+  config = json.loads((run_dir / 'config.json').read_text())['config']
+  (published / 'manifest.json').write_text(json.dumps({'model.pt': config}))
+  work = tmp_path / 'work'
+  work.mkdir()
+  monkeypatch.chdir(work)
+  assert plot_kernels.main([str(published / 'model.pt')]) == 2
+  stderr = capsys.readouterr().err
+  assert stderr.count('\n') == 1 and stderr.startswith('error: ') and '--out=' in stderr
+  assert list(work.iterdir()) == [] and sorted(p.name for p in published.iterdir()) == [
+      'manifest.json', 'model.pt']
+  assert plot_kernels.main([str(published / 'model.pt'), '--out', 'kernels']) == 2
+  assert capsys.readouterr().err.startswith('error: --out=kernels is not a .png file name')
+  assert plot_kernels.main([str(published / 'model.pt'), '--out', 'k.png', '--pairs', '1']) == 0
+  assert capsys.readouterr().out == f'wrote {work / "k.png"}\n' and is_png(work / 'k.png')

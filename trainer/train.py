@@ -316,6 +316,7 @@ class Session:
         'epochs_completed': state['epoch'],
         **{f'final_{k}': v for k, v in final.items()},
         **self._sizes(),
+        **self._task(),
     }
     for key in ('recall_accuracy_validation', 'recall_accuracy_test', 'auc_validation',
                 'auc_test'):
@@ -331,7 +332,7 @@ class Session:
     metrics = self.evaluate('test')
     summary = {**metrics, 'best_test_accuracy': metrics.get('accuracy_test'),
                'best_test_loss': metrics.get('loss_test'), 'epochs_completed': 0,
-               **self._sizes()}
+               **self._sizes(), **self._task()}
     if self.context.is_main:
       checkpointing.write_json(self.paths['summary'], summary)
     print('test: ' + '  '.join(f'{k} {v:.4f}' for k, v in metrics.items()), flush=True)
@@ -341,6 +342,12 @@ class Session:
     return {'no_params': sum(p.numel() for p in self.model.parameters() if p.requires_grad),
             'num_train': len(self.splits.train), 'num_validation': len(self.splits.validation),
             'num_test': len(self.splits.test)}
+
+  def _task(self) -> Dict[str, Any]:
+    """The data set's task, recorded so that results can be judged by its metric later."""
+    spec = self.splits.spec
+    return {'task': spec.task.value, **({'recall_steps': spec.recall_steps} if spec.recall_steps
+                                        else {})}
 
 
 def make_optimizer(model, config) -> torch.optim.Optimizer:
