@@ -11,13 +11,13 @@ is reported (a warning naming the file) and rebuilt from the raw data.
 """
 import hashlib
 import json
-import os
 import pathlib
 import warnings
-from typing import BinaryIO, Callable, Dict, Optional
+from typing import Callable, Dict, Optional
 
 import torch
 
+from datasets.atomic import replace_atomically
 from datasets.base import DataError
 
 # Bump when a pipeline change alters the tensors: old caches then stop matching any key.
@@ -79,32 +79,18 @@ def read_verified(path: pathlib.Path) -> Dict[str, torch.Tensor]:
   return tensors
 
 
-def replace_atomically(target: pathlib.Path, save: Callable[[BinaryIO], None]) -> None:
-  """Writes `target` with save(file) under a temporary name beside it, then renames it."""
-  temporary = target.with_name(f'.{target.name}.{os.getpid()}.tmp')
-  try:
-    with open(temporary, 'wb') as f:
-      save(f)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(temporary, target)
-  finally:
-    temporary.unlink(missing_ok=True)
-
-
 def write(path: pathlib.Path, tensors: Dict[str, torch.Tensor], settings: Dict) -> None:
   """Saves the tensors, then their manifest, each atomically."""
   manifest = {'settings': settings, 'version': VERSION, 'tensors': describe_tensors(tensors),
               'sha256': content_sha256(tensors)}
   try:
-    path.parent.mkdir(parents=True, exist_ok=True)
     replace_atomically(path, lambda f: torch.save(tensors, f))
     # The manifest last: until it is in place, the new tensors fail the check against the old.
     replace_atomically(manifest_path(path),
                        lambda f: f.write(json.dumps(manifest, indent=1).encode()))
-  except (OSError, RuntimeError) as e:  # torch.save reports a full disk as RuntimeError
-    raise DataError(f'cannot write the cache {path} ({e}); free disk space or choose another '
-                    '--config.data_root') from e
+  except OSError as e:
+    raise DataError(f'cannot write the cache {path} ({e.strerror or e}); free disk space or '
+                    'choose another --config.data_root') from e
 
 
 def load_or_build(path: pathlib.Path, settings: Dict,

@@ -22,13 +22,29 @@ def one_line(error: BaseException) -> str:
 
 @contextlib.contextmanager
 def staging(parent: pathlib.Path) -> Iterator[pathlib.Path]:
-  """A fresh directory inside `parent`, removed on exit with whatever was left in it."""
-  parent.mkdir(parents=True, exist_ok=True)
-  path = pathlib.Path(tempfile.mkdtemp(prefix='.download-', dir=parent))
+  """A fresh directory inside `parent`, removed on exit with whatever was left in it.
+
+  An OSError while creating it or inside the block (a read-only data_root, a full disk while
+  copying or renaming) becomes a DataError naming `parent`.
+  """
+  try:
+    parent.mkdir(parents=True, exist_ok=True)
+    path = pathlib.Path(tempfile.mkdtemp(prefix='.download-', dir=parent))
+  except OSError as e:
+    raise write_error(parent, e) from None
   try:
     yield path
+  except OSError as e:
+    raise write_error(parent, e) from e
   finally:
     shutil.rmtree(path, ignore_errors=True)
+
+
+def write_error(folder: pathlib.Path, error: OSError) -> DataError:
+  problem = 'a file is in the way' if isinstance(error, FileExistsError) else (
+      error.strerror or one_line(error))
+  return DataError(f'cannot write the data into {folder} ({problem}); free disk space or choose a '
+                   'writable --config.data_root')
 
 
 def fetch(url: str, destination: pathlib.Path, manual: str,

@@ -368,6 +368,10 @@ def main(argv=None) -> int:
   except RuntimeError as e:  # e.g. no srun: not on a SLURM cluster
     print(f'error: {e} (--executor local runs here)', file=sys.stderr)
     return 2
+  except OSError as e:  # submitit creates its log folder under --root
+    print(f'error: cannot write in {e.filename or args.root} ({e.strerror}); choose a '
+          'writable --root (or --log-dir)', file=sys.stderr)
+    return 2
   submitted = submit(executor, runs)
   print(f'{len(submitted)} jobs submitted, {len(runs) - len(submitted)} finished before; '
         f'run_dirs under {os.path.abspath(args.root)}', flush=True)

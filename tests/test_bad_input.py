@@ -45,6 +45,13 @@ CASES = [
     ('truncated cache', ['--config.dataset=CharTrajectories', '--config.download=False'],
      'is corrupt'),
     ('resume without run_dir', ['--config.resume=True'], 'resume=True needs'),
+    # /sys refuses new folders even to root; a path through a file is not a directory.
+    ('run_dir not creatable', ['--config.run_dir=/sys/ckconv-run'],
+     'cannot write in run_dir /sys/ckconv-run ('),
+    ('run_dir under a file', ['--config.run_dir={tmp}/junk.pt/run'],
+     'junk.pt/run (Not a directory); choose a writable --config.run_dir'),
+    ('data_root not creatable', ['--config.data_root=/sys/ckconv-data'],
+     'cannot write the data into /sys/ckconv-data/UEA ('),
 ]
 
 
@@ -74,8 +81,8 @@ def run_case(args, tmp: pathlib.Path):
   if any(a.startswith('--config=') for a in args):
     base, args = [a for a in args if a.startswith('--config=')], (
         base + [a for a in args if not a.startswith('--config=')])
-  if any(a.startswith('--config.run_dir') for a in args):
-    base = [a for a in base if not a.startswith('--config.run_dir')]
+  overridden = {a.split('=')[0] for a in args}
+  base = [a for a in base if a.split('=')[0] not in overridden]
   if any(a.startswith('--config.resume') for a in args):
     base = [a for a in base if not a.startswith('--config.run_dir')]
   # One thread each: two of these run at once on a small machine, and none computes much.
@@ -112,3 +119,16 @@ def test_bad_input_gets_one_error_line(results, name, args, phrase):
   assert len(errors) == 1, result.stderr
   assert phrase in errors[0]
   assert not (folder / 'run' / 'checkpoints').exists()  # refused before any work
+
+
+def test_unwritable_launch_root_gets_one_error_line():
+  result = subprocess.run(
+      [sys.executable, str(ROOT / 'scripts' / 'launch.py'), '--root', '/sys/ckconv-grid',
+       '--configs', 'configs/default.py', '--executor', 'local'],
+      cwd=ROOT, capture_output=True, text=True, timeout=300,
+      env=dict(os.environ, OMP_NUM_THREADS='1'))
+  assert result.returncode == EXIT_BAD_INPUT, result.stderr
+  assert 'Traceback' not in result.stderr + result.stdout
+  assert result.stderr.startswith('error: cannot write in /sys/ckconv-grid'), result.stderr
+  assert len(result.stderr.splitlines()) == 1, result.stderr
+  assert not os.path.exists('/sys/ckconv-grid')

@@ -1,8 +1,13 @@
-"""Faults leave everything intact: diverging loss, stop signals, kills and full disks mid-write."""
-import errno
+"""Faults leave everything intact: diverging loss, stop signals, kills and full disks mid-write;
+what a run writes follows the user's umask."""
 import json
+import os
 import pathlib
+import re
+import resource
+import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -127,16 +132,64 @@ def test_kill_during_checkpoint_write_keeps_the_previous_one(tmp_path, monkeypat
   assert epochs_in(tmp_path / 'run' / 'metrics.jsonl') == [1, 2, 3, 4]
 
 
-def test_full_disk_is_reported_and_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
-  trainer.run(small_config(tmp_path, epochs=1))
-  last = tmp_path / 'run' / 'checkpoints' / 'last.pt'
-  before = last.read_bytes()
+def run_cli(run_dir, data_root, *extra, file_size_limit=None):
+  """run_experiment.py as a user starts it, with umask 027 and, if given, a file size limit."""
 
-  def no_space(obj, f, *args, **kwargs):
-    f.write(b'partial')
-    raise OSError(errno.ENOSPC, 'No space left on device')
+  def limit_the_child():
+    os.umask(0o027)  # not the usual 022: the files must follow the user's umask, whatever it is
+    if file_size_limit is not None:  # a write past the limit fails with EFBIG, as on a full disk
+      resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
 
-  monkeypatch.setattr(torch, 'save', no_space)
-  with pytest.raises(trainer.RunDirError, match='No space left on device.*previous version'):
-    trainer.run(small_config(tmp_path, epochs=2, resume=True))
-  assert last.read_bytes() == before
+  return subprocess.run(
+      [sys.executable, str(ROOT / 'run_experiment.py'), f'--config.data_root={data_root}',
+       f'--config.run_dir={run_dir}', '--config.wandb_mode=disabled', '--config.no_hidden=8',
+       '--config.device=cpu', *extra],
+      cwd=ROOT, capture_output=True, text=True, timeout=300, preexec_fn=limit_the_child,
+      env=dict(os.environ, OMP_NUM_THREADS='1'))
+
+
+@pytest.fixture(scope='module')
+def one_epoch(tmp_path_factory):
+  """A finished one-epoch run (and its data cache), written under umask 027."""
+  folder = tmp_path_factory.mktemp('one_epoch')
+  result = run_cli(folder / 'run', folder / 'data', '--config.epochs=1')
+  assert result.returncode == 0, result.stderr
+  return folder
+
+
+def copy_of_run(one_epoch, tmp_path):
+  return pathlib.Path(shutil.copytree(one_epoch / 'run', tmp_path / 'run'))
+
+
+def test_full_disk_is_one_line_and_keeps_the_previous_checkpoint(one_epoch, tmp_path):
+  run = copy_of_run(one_epoch, tmp_path)
+  checkpoints = run / 'checkpoints'
+  before = {p.name: p.read_bytes() for p in checkpoints.glob('*.pt')}
+  # 16 KiB: the metrics rewrite fits, neither checkpoint does (tens of KiB). torch.save meets
+  # the failed write inside its C++ writer and raises a RuntimeError without the cause.
+  result = run_cli(run, one_epoch / 'data', '--config.epochs=2', '--config.resume=True',
+                   file_size_limit=16 * 1024)
+  assert result.returncode == trainer.EXIT_BAD_INPUT, result.stderr
+  assert 'Traceback' not in result.stderr
+  errors = [l for l in result.stderr.splitlines() if l.startswith('error: ')]
+  assert len(errors) == 1, result.stderr
+  assert re.match(rf'error: could not write {re.escape(str(checkpoints))}/(best|last)\.pt '
+                  r'\(File too large\); the previous version is kept', errors[0]), errors[0]
+  assert {p.name: p.read_bytes() for p in checkpoints.glob('*.pt')} == before
+  assert not list(checkpoints.glob('.*.tmp'))
+  assert epochs_in(run / 'metrics.jsonl') == [1]
+
+
+def test_files_are_written_with_the_users_umask(one_epoch, tmp_path):
+  run = copy_of_run(one_epoch, tmp_path)
+  # Resuming rewrites metrics.jsonl, the checkpoints and summary.json in place.
+  result = run_cli(run, one_epoch / 'data', '--config.epochs=2', '--config.resume=True')
+  assert result.returncode == 0, result.stderr
+  assert epochs_in(run / 'metrics.jsonl') == [1, 2]
+  written = [p for folder in (run, one_epoch / 'data') for p in [folder, *folder.rglob('*')]]
+  assert {'config.json', 'summary.json', 'metrics.jsonl', 'last.pt', 'best.pt'} <= {
+      p.name for p in written}
+  assert any(p.parent.name == 'cache' for p in written)
+  modes = {str(p): oct(stat.S_IMODE(p.stat().st_mode)) for p in written}
+  expected = {str(p): oct(0o750 if p.is_dir() else 0o640) for p in written}
+  assert modes == expected

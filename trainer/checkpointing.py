@@ -2,11 +2,11 @@
 import json
 import os
 import random
-import tempfile
 from typing import Any, Dict
 
 import torch
 
+from datasets import atomic
 from trainer.errors import RunDirError
 
 FORMAT = 'ckconv-run-1'
@@ -17,30 +17,18 @@ def atomic_write(path: str, write) -> None:
 
   A kill or a full disk during the write leaves the previous file as it was.
   """
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=directory, prefix='.' + os.path.basename(path) + '.',
-                             suffix='.tmp')
+  existed = os.path.exists(path)
   try:
-    with os.fdopen(fd, 'wb') as f:
-      write(f)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic.replace_atomically(path, write)
   except OSError as e:
-    _remove_quietly(tmp)
-    raise RunDirError(f'could not write {path} ({e.strerror or e}); the previous version is '
-                      'kept; free disk space and rerun with --config.resume=True') from None
-  except BaseException:
-    _remove_quietly(tmp)
-    raise
+    raise write_error(path, e, previous_kept=existed) from None
 
 
-def _remove_quietly(path: str):
-  try:
-    os.remove(path)
-  except OSError:
-    pass
+def write_error(path: str, error: OSError, previous_kept: bool) -> RunDirError:
+  """The one-line error for a run_dir file that could not be written (a full disk)."""
+  kept = 'the previous version is kept; ' if previous_kept else ''
+  return RunDirError(f'could not write {path} ({error.strerror or error}); {kept}free disk space '
+                     'and rerun with --config.resume=True')
 
 
 def save(path: str, state: Dict[str, Any]) -> None:

@@ -26,8 +26,11 @@ class RunLogger:
   def log_epoch(self, record: Dict[str, Any]) -> None:
     if not self.enabled:
       return
-    with open(self.metrics_path, 'a') as f:
-      f.write(json.dumps(record) + '\n')
+    try:
+      with open(self.metrics_path, 'a') as f:
+        f.write(json.dumps(record) + '\n')
+    except OSError as e:  # a half-written line is harmless: resume rewrites it from last.pt
+      raise checkpointing.write_error(self.metrics_path, e, previous_kept=False) from None
     if self.wandb is not None:
       self.wandb.log(record, step=record['epoch'])
     print(epoch_line(record), flush=True)

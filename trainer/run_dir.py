@@ -13,6 +13,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 from typing import Any, Dict
 
 import torch
@@ -62,7 +63,21 @@ def check(config) -> str:
   elif holds_a_run(run_dir):
     raise RunDirError(f'run_dir {run_dir} already holds a run; continue it with '
                       '--config.resume=True or choose another --config.run_dir')
+  _check_writable(run_dir)
   return run_dir
+
+
+def _check_writable(run_dir: str):
+  """Creates run_dir and a file in it, so that a read-only or misspelt path fails now, not
+  after the data has loaded."""
+  try:
+    os.makedirs(run_dir, exist_ok=True)
+    with tempfile.TemporaryFile(dir=run_dir):
+      pass
+  except OSError as e:
+    problem = 'it is a file' if isinstance(e, FileExistsError) else e.strerror or e
+    raise RunDirError(f'cannot write in run_dir {run_dir} ({problem}); choose a writable '
+                      '--config.run_dir') from None
 
 
 def _check_same_experiment(config, run_dir: str):
