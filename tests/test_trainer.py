@@ -21,9 +21,9 @@ from trainer.train import make_scheduler
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
-def run_cli(*args, timeout=300):
+def run_cli(*args, timeout=300, **kwargs):
   return subprocess.run([sys.executable, str(ROOT / 'run_experiment.py'), *args], cwd=ROOT,
-                        capture_output=True, text=True, timeout=timeout)
+                        capture_output=True, text=True, timeout=timeout, **kwargs)
 
 
 def test_cli_rejects_a_misspelt_key_in_one_line():
@@ -146,16 +146,18 @@ def metrics_without_time(path):
   return records
 
 
-def assert_killed_run_resumes_exactly(tmp_path, args, epochs: int, kill_after: int):
+def assert_killed_run_resumes_exactly(tmp_path, args, epochs: int, kill_after: int,
+                                      run_env=None, **resume_options):
   """Runs `args` uninterrupted, and again killed with SIGKILL once `kill_after` epochs are
-  recorded, then resumed with the same args + resume=True: metrics and summary must match."""
+  recorded, then resumed with the same args + resume=True (and subprocess `resume_options`):
+  metrics and summary must match. Returns the resume's CompletedProcess."""
   def command(name):
     return [*args, f'--config.run_dir={tmp_path / name}', f'--config.epochs={epochs}']
-  full = run_cli(*command('full'))
+  full = run_cli(*command('full'), env=run_env)
   assert full.returncode == 0, full.stderr
   metrics = tmp_path / 'killed' / 'metrics.jsonl'
   process = subprocess.Popen([sys.executable, str(ROOT / 'run_experiment.py'),
-                              *command('killed')], cwd=ROOT,
+                              *command('killed')], cwd=ROOT, env=run_env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
   deadline = time.time() + 240
   while time.time() < deadline and process.poll() is None:
@@ -167,11 +169,12 @@ def assert_killed_run_resumes_exactly(tmp_path, args, epochs: int, kill_after: i
   process.wait()
   killed_at = len(metrics.read_text().splitlines())
   assert killed_at < epochs
-  resumed = run_cli(*command('killed'), '--config.resume=True')
+  resumed = run_cli(*command('killed'), '--config.resume=True', **resume_options)
   assert resumed.returncode == 0, resumed.stderr
   assert metrics_without_time(metrics) == metrics_without_time(tmp_path / 'full' / 'metrics.jsonl')
   summary = json.loads((tmp_path / 'killed' / 'summary.json').read_text())
   assert summary == json.loads((tmp_path / 'full' / 'summary.json').read_text())
+  return resumed
 
 
 def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path):
@@ -192,3 +195,18 @@ def test_fine_tune_from_a_published_checkpoint_resumes_after_sigkill(reference_d
       '--config.wandb_mode=disabled', '--config.device=cpu'], epochs=4, kill_after=1)
   recorded = json.loads((tmp_path / 'killed' / 'config.json').read_text())['config']
   assert recorded['published_fft_odd_lengths'] and recorded['pretrained']
+
+
+def test_run_started_on_two_threads_resumes_identically_on_a_one_core_node(tmp_path):
+  """A requeue lands on another node: the resume keeps the thread count the run started with
+  (float reductions depend on it; the default job's metrics differ by epoch 4 otherwise)."""
+  two = {**os.environ, 'OMP_NUM_THREADS': '2'}
+  resumed = assert_killed_run_resumes_exactly(
+      tmp_path, [f'--config.data_root={tmp_path / "data"}', '--config.wandb_mode=disabled',
+                 '--config.device=cpu'], epochs=6, kill_after=2, run_env=two,
+      # The new node: one core, and the environment of a plain job there.
+      env={**os.environ, 'OMP_NUM_THREADS': '1'}, preexec_fn=lambda: os.sched_setaffinity(0, {0}))
+  assert json.loads((tmp_path / 'killed' / 'config.json').read_text())['threads'] == 2
+  assert torch.load(tmp_path / 'killed' / 'checkpoints' / 'last.pt',
+                    weights_only=True)['threads'] == 2
+  assert resumed.stdout.count('note: this run started with 2 CPU threads') == 1

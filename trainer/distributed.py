@@ -1,7 +1,7 @@
 """torch.distributed under torchrun: NCCL on GPU, gloo on CPU; a single process stays plain."""
 import dataclasses
 import os
-from typing import Dict
+from typing import Dict, List
 
 import torch
 import torch.distributed as dist
@@ -46,6 +46,22 @@ def sum_over_processes(sums: Dict[str, torch.Tensor]) -> Dict[str, float]:
   if dist.is_initialized():
     dist.all_reduce(stacked)
   return dict(zip(keys, stacked.tolist()))
+
+
+def gather_from_processes(sums: Dict[str, torch.Tensor]) -> List[Dict[str, torch.Tensor]]:
+  """Every process's sums (the same keys on each), on the CPU, in rank order."""
+  sums = {k: v.detach().cpu() for k, v in sums.items()}
+  if not dist.is_initialized():
+    return [sums]
+  keys = sorted(sums)
+  if not keys:  # stopped before the epoch's first batch
+    return [{} for _ in range(dist.get_world_size())]
+  device = (torch.device('cuda', torch.cuda.current_device()) if dist.get_backend() == 'nccl'
+            else torch.device('cpu'))  # NCCL gathers CUDA tensors only
+  stacked = torch.stack([sums[k].double() for k in keys]).to(device)
+  gathered = [torch.empty_like(stacked) for _ in range(dist.get_world_size())]
+  dist.all_gather(gathered, stacked)
+  return [{k: v.to(sums[k].dtype) for k, v in zip(keys, g.cpu())} for g in gathered]
 
 
 def any_process(flag: bool, device: torch.device) -> bool:

@@ -95,13 +95,14 @@ def _check_same_experiment(config, run_dir: str):
                       'values or a new run_dir')
 
 
-def write_config(config, run_dir: str, world_size: int, wandb_id: str) -> None:
+def write_config(config, run_dir: str, world_size: int, wandb_id: str, threads: int) -> None:
   checkpointing.write_json(paths(run_dir)['config'], {
       'config': json.loads(config.to_json()),
       'command_line': sys.argv,
       'git_commit': git_commit(),
       'versions': versions(),
       'world_size': world_size,
+      'threads': threads,  # intra-op CPU threads per process, kept on resume
       'wandb_id': wandb_id,
       'started': datetime.datetime.now().isoformat(timespec='seconds'),
   })

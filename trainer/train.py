@@ -38,6 +38,7 @@ def run(config) -> Dict[str, Any]:
   distributed.barrier()  # every process checks the run_dir before rank 0 writes into it
   paths = run_dirs.paths(run_dir)
   resumed = checkpointing.load(paths['last']) if config.resume and os.path.exists(paths['last']) else None
+  threads = pin_threads(resumed.get('threads') if resumed else None)
 
   _seed_everything(config.seed)
   splits = datasets.load(config, resumed['data_state'] if resumed else None)
@@ -49,9 +50,9 @@ def run(config) -> Dict[str, Any]:
   wandb_id = (run_dirs.read_config(run_dir)['wandb_id'] if config.resume
               else _new_wandb_id())
   if context.is_main and not config.resume:
-    run_dirs.write_config(config, run_dir, context.world_size, wandb_id)
+    run_dirs.write_config(config, run_dir, context.world_size, wandb_id, threads)
   logger = RunLogger(config, run_dir, wandb_id, enabled=context.is_main)
-  session = Session(config, model, splits, device, context, logger, paths)
+  session = Session(config, model, splits, device, context, logger, paths, threads)
   try:
     summary = session.train(resumed) if config.train else session.test_only()
     logger.log_summary(summary)
@@ -73,6 +74,23 @@ def resolve_device(name: str) -> torch.device:
           flush=True)
     return torch.device('cpu')
   return torch.device(name)
+
+
+def pin_threads(recorded: Optional[int]) -> int:
+  """The intra-op CPU thread count of this run, set for the whole process: the recorded one
+  on resume, else PyTorch's count at start (OMP_NUM_THREADS, or the cores).
+
+  Reductions (GEMMs, FFTs, sums) split their work by thread, so float results depend on the
+  count: a run requeued onto a node with another core count continues identically only with
+  the count it started with.
+  """
+  threads = recorded or torch.get_num_threads()
+  cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
+  if recorded and recorded > cores:
+    print(f'note: this run started with {recorded} CPU threads and keeps them for identical '
+          f'results; this machine gives it {cores} cores, so it runs slower', flush=True)
+  torch.set_num_threads(threads)
+  return threads
 
 
 def _seed_everything(seed: int):
@@ -113,8 +131,9 @@ class StopSignal:
 class Session:
   """One training run's moving parts; `train` is the epoch loop."""
 
-  def __init__(self, config, model, splits, device, context, logger, paths):
+  def __init__(self, config, model, splits, device, context, logger, paths, threads: int):
     self.config = config
+    self.threads = threads
     self.model = model
     self.splits = splits
     self.device = device
@@ -167,15 +186,14 @@ class Session:
     batch_size = batches.per_process_batch_size(self.config.batch_size, self.context.world_size)
     total = batches.num_batches(len(indices), batch_size)
     first = partial['batch'] if partial else 0
-    sums = ({k: torch.tensor(v, device=self.device) for k, v in partial['sums'].items()}
-            if partial else {})
+    sums = self._partial_sums(partial) if partial else {}
     self.network.train()
     steps = batches.iterate(self.data['train'], indices, batch_size, self.device,
                             self.config.num_workers, start=first)
     for step, (x, y) in enumerate(progress(steps, total - first, f'epoch {epoch}',
                                            self.context.is_main), start=first):
       if distributed.any_process(stop.received is not None, self.device):
-        self._save_interrupted(epoch, step, sums, state)
+        self._save_interrupted(epoch, step, distributed.gather_from_processes(sums), state)
         raise Interrupted(stop.received or 'a stop signal')
       batch_sums = self._train_step(x, y)
       sums = {k: sums.get(k, 0) + v for k, v in batch_sums.items()}
@@ -276,14 +294,26 @@ class Session:
         'scheduler': self.scheduler.state_dict() if self.scheduler else None,
         'rng': checkpointing.rng_state(),
         'data_state': self.splits.state,
+        'threads': self.threads,
         **state,
     }
 
-  def _save_interrupted(self, epoch: int, step: int, sums, state):
-    """A mid-epoch checkpoint: resuming continues this epoch at batch `step`."""
+  def _save_interrupted(self, epoch: int, step: int, sums_per_rank, state):
+    """A mid-epoch checkpoint: resuming continues this epoch at batch `step`, each process
+    from its own partial metric sums (`sums_per_rank`, in rank order)."""
     if self.context.is_main:
-      partial = {'batch': step, 'sums': {k: float(v) for k, v in sums.items()}}
+      partial = {'batch': step, 'sums_per_rank': sums_per_rank}
       checkpointing.save(self.paths['last'], dict(self._checkpoint(state), partial=partial))
+
+  def _partial_sums(self, partial) -> Dict[str, torch.Tensor]:
+    """This process's metric sums of the interrupted epoch. Resumed with another number of
+    processes, rank 0 carries the totals of all and the others start from zero."""
+    per_rank = partial.get('sums_per_rank') or [partial['sums']]  # older files: one process
+    if len(per_rank) == self.context.world_size:
+      mine = per_rank[self.context.rank]
+    else:
+      mine = {k: sum(r[k] for r in per_rank) * float(self.context.is_main) for k in per_rank[0]}
+    return {k: torch.as_tensor(v).to(self.device) for k, v in mine.items()}
 
   def _restore(self, resumed) -> Dict[str, Any]:
     self.model.load_state_dict(resumed['model'])
