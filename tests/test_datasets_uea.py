@@ -50,7 +50,8 @@ def small_set(tmp_path):
 
 def test_pooled_protocol_matches_the_published_steps(small_set):
   root, train, test = small_set
-  splits = UEA.load(fake_data.data_config(root, uea_name='Toy', uea_split='pooled'))
+  splits = UEA.load(fake_data.data_config(root, uea_name='Toy', uea_split='pooled',
+                                          normalization='per_time_step'))
   (x_train, x_val, x_test), (y_train, y_val, y_test) = published_pipeline(train, test)
   for dataset, x, y in ((splits.train, x_train, y_train), (splits.validation, x_val, y_val),
                         (splits.test, x_test, y_test)):
@@ -67,7 +68,8 @@ def test_pooled_protocol_matches_the_published_steps(small_set):
 
 def test_official_protocol_tests_on_the_test_file(small_set):
   root, train, test = small_set
-  c = fake_data.data_config(root, uea_name='Toy', uea_split='official', validation_split=0.25)
+  c = fake_data.data_config(root, uea_name='Toy', uea_split='official', validation_split=0.25,
+                            normalization='per_time_step')
   splits = UEA.load(c)
   assert (len(splits.train), len(splits.validation), len(splits.test)) == (18, 6, 16)
   assert splits.validation is not splits.test
@@ -172,7 +174,8 @@ def test_downloaded_zip_is_extracted_whatever_its_folders(tmp_path, monkeypatch)
   monkeypatch.setattr(torch.hub, 'download_url_to_file', fake_download)
   root = tmp_path / 'data'
   splits = UEA.load(fake_data.data_config(root, uea_name='Toy', download=True))
-  assert (len(splits.train), len(splits.test)) == (20, 20)
+  # UEA's own protocol holds out 15% of TRAIN: 17 + 3 of its 20 series.
+  assert (len(splits.train), len(splits.validation), len(splits.test)) == (17, 3, 20)
   assert sorted(p.name for p in (root / 'UEA').iterdir()) == ['Toy']
   assert sorted(p.name for p in (root / 'UEA' / 'Toy').iterdir()) == ['Toy_TEST.ts',
                                                                       'Toy_TRAIN.ts']
