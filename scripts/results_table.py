@@ -4,7 +4,7 @@
     python scripts/results_table.py runs/grid --csv results.csv --plot curves/
 
 A run is a folder holding config.json and summary.json (written when it finishes). Runs whose
-configs differ only in seed, run_dir or where they ran (device, wandb, ...) form one experiment:
+configs differ only in seed, run_dir, epochs or where they ran (device, ...) form one experiment:
 one row with the number of runs and the mean ± standard deviation (over runs, n-1) of
 best_test_accuracy in percent. The paper's number (SPEC.md section 5) is matched by data set
 and the keys that tell its rows apart (permuted, no_hidden, mfcc, drop_rate, sr_train).
@@ -20,11 +20,12 @@ import statistics
 import sys
 from typing import Dict, List, Optional, Sequence
 
-# Keys that do not change what a run computes; runs differing only here are one experiment.
-NOT_THE_EXPERIMENT = frozenset({
-    'seed', 'run_dir', 'resume', 'device', 'num_workers', 'data_root', 'download', 'wandb_mode',
-    'wandb_project', 'wandb_entity', 'compile', 'comment',
-})
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from trainer.run_dir import RESUMABLE_CHANGES  # noqa: E402  (the repository root is on the path)
+
+# Runs differing only in these keys are one experiment: the seed, and what a run may change when
+# it resumes (where it runs, epochs: the launcher's run names leave the same keys out).
+NOT_THE_EXPERIMENT = RESUMABLE_CHANGES | {'seed'}
 
 # SPEC.md section 5: (keys a run must match, test accuracy % in the paper).
 PAPER = (
