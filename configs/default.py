@@ -147,7 +147,8 @@ def key_help() -> Dict[str, Tuple[str, str]]:
 
 
 def paper_config(**row) -> ml_collections.ConfigDict:
-  """base_config() with what every paper run shares (SPEC.md section 5), then the row's keys."""
+  """base_config() with what every paper run shares (the published runs/README.md), then the
+  row's keys."""
   c = base_config()
   c.model = 'CKCNN'
   c.no_blocks = 2

@@ -39,7 +39,7 @@ from trainer.run_dir import RESUMABLE_CHANGES  # noqa: E402  (the repository roo
 # it resumes (where it runs, epochs: the launcher's run names leave the same keys out).
 NOT_THE_EXPERIMENT = RESUMABLE_CHANGES | {'seed'}
 
-# SPEC.md section 5: (keys a run must match, test accuracy % in the paper).
+# The paper's tables: (keys a run must match, test accuracy % in the paper).
 PAPER = (
     (dict(dataset='MNIST', permuted=False, no_hidden=30), 99.31),
     (dict(dataset='MNIST', permuted=False, no_hidden=100), 99.32),

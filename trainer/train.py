@@ -1,4 +1,5 @@
-"""Training as published (SPEC section 4), with a complete record and exact resume.
+"""Training as published (trainer.py of github.com/dwromero/ckconv), with a complete record and
+exact resume.
 
     summary = trainer.run(config)     # never reads absl flags: tests call it with a config
 
