@@ -29,6 +29,9 @@ def flag_error_message(error: BaseException) -> str:
   """ml_collections nests its messages ("'lrr'\nDid you mean..."): flatten them to one line."""
   while error.args and isinstance(error.args[0], BaseException):
     error = error.args[0]
+  if isinstance(error, config_flags.config_flags.FlagOrderError):
+    return (f'{error}: put --config=<file> before the --config.<key> overrides, e.g. '
+            '--config=configs/smnist.py --config.seed=3')
   text = str(error.args[0]) if error.args else type(error).__name__
   lines = [line.strip() for line in text.splitlines() if line.strip()]
   if isinstance(error, (KeyError, AttributeError)):
@@ -40,11 +43,20 @@ def flag_error_message(error: BaseException) -> str:
   return '; '.join(lines)
 
 
+def config_help() -> str:
+  """--help's text for --config: every key, its default and its comment in configs/default.py."""
+  from configs.default import key_help  # the comments beside each key are their documentation
+  keys = '\n'.join(f'  --config.{key}={default}: {text}' for key, (default, text) in
+                   key_help().items())
+  return ('Experiment config file (configs/<x>.py[:variant]), then any key as '
+          f'--config.<key>=<value>. Keys (default: meaning):\n{keys}')
+
+
 def define_config_flag(flag_values=flags.FLAGS):
   """--config (a file, default configs/default.py) and its --config.<key> overrides."""
   try:
     return config_flags.DEFINE_config_file(
-        'config', default='configs/default.py', help_string='Experiment config file.',
+        'config', default='configs/default.py', help_string=config_help(),
         lock_config=True, flag_values=flag_values)
   except FLAG_ERRORS as e:
     fail(flag_error_message(e), EXIT_BAD_INPUT)

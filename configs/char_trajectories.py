@@ -1,11 +1,11 @@
-"""CharacterTrajectories (SPEC.md section 5): 3-channel pen trajectories of 20 characters.
+"""CharacterTrajectories (the paper's runs): 3-channel pen trajectories of 20 characters.
 
     python run_experiment.py --config=configs/char_trajectories.py             # 100,696 params
     python run_experiment.py --config=configs/char_trajectories.py:drop30      # also 50, 70
     python run_experiment.py --config=configs/char_trajectories.py:srtrain2    # also 4, 8
 
-Paper test accuracy: 99.53% (all data; the other rows are in the paper's tables, not in
-SPEC.md). dropNN drops NN% of the time steps of every series and adds a mask channel
+Paper test accuracy: 99.53% (all data; the other rows are in the paper's tables, not copied
+here). dropNN drops NN% of the time steps of every series and adds a mask channel
 (101,746 parameters). srtrainN trains and validates on every N-th step; the test split uses the
 same rate unless --config.sr_test is set (e.g. --config.sr_test=1: test at the full rate).
 The TRAIN and TEST files are pooled and split 70/15/15, as published. The data (about 10 MB)

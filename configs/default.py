@@ -17,6 +17,10 @@ Every key of the published CKConv code is here with its published name and meani
 paper's command lines (`--config.<key>=<value>`) run unchanged. The other experiment files in
 configs/ start from `base_config()` and override what differs.
 """
+import inspect
+import re
+from typing import Dict, Tuple
+
 import ml_collections
 from ml_collections import config_dict
 
@@ -32,7 +36,7 @@ def base_config() -> ml_collections.ConfigDict:
   # Network: CKCNN (continuous kernels) or BFCNN (the same network with ordinary discrete
   # causal kernels of size cnn_kernel_size, the paper's baseline).
   c.model = 'CKCNN'
-  c.seed = 0
+  c.seed = 0  # seeds the weights, the data order, dropout and the pMNIST permutation
   # False: only evaluate (needs pretrained=True and path).
   c.train = True
   # Load the weights in `path` before training or testing. Published state dicts work.
@@ -70,12 +74,12 @@ def base_config() -> ml_collections.ConfigDict:
   # ---- Optimisation -------------------------------------------------------------------------
   c.optimizer = 'Adam'  # Adam, SGD, RMSprop
   c.optimizer_momentum = 0.0  # SGD only
-  c.lr = 0.001
+  c.lr = 0.001  # learning rate
   # Not an optimiser setting: adds weight_decay * sum over CKConvs of (||kernel|| + ||bias||).
   c.weight_decay = 0.0
   c.clip = 0.0  # clip the gradient norm to this value when > 0
-  c.batch_size = 32
-  c.epochs = 200
+  c.batch_size = 32  # series per training step (over all processes under DDP)
+  c.epochs = 200  # training epochs (>= 1; a resumed run may raise it)
   c.scheduler = 'plateau'  # plateau (on validation accuracy), multistep, or '' for none
   c.sched_decay_factor = 5.0  # the learning rate is divided by this at each decay
   c.sched_patience = 20  # plateau: epochs without improvement before a decay
@@ -84,7 +88,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.report_auc = False  # also report ROC AUC (one-vs-rest) for validation and test
 
   # ---- Data ----------------------------------------------------------------------------------
-  c.data_root = './data'
+  c.data_root = './data'  # where data sets and their processed caches live
   c.download = True  # fetch missing data; False: fail with the expected path and layout
   c.uea_name = 'JapaneseVowels'  # dataset=UEA: which UEA archive set
   # dataset=UEA: 'official' (official TEST file is the test split) or 'pooled' (the published
@@ -115,13 +119,36 @@ def base_config() -> ml_collections.ConfigDict:
   c.run_dir = ''  # '' -> runs/<dataset>_<model>_<timestamp>
   c.resume = False  # continue the run in run_dir from its last checkpoint
   c.wandb_mode = 'offline'  # offline (no account; `wandb sync` later), online, disabled
-  c.wandb_project = 'ckconv'
-  c.wandb_entity = ''
+  c.wandb_project = 'ckconv'  # the wandb project of the run
+  c.wandb_entity = ''  # the wandb entity (team or user); '' = your default
   return c
 
 
+def key_help() -> Dict[str, Tuple[str, str]]:
+  """key -> (default, its comment in base_config()): the comment on the key's line, else the
+  comment lines just above it. For --help."""
+  defaults = base_config()
+  lines = inspect.getsource(base_config).splitlines()
+  found, above = {}, []
+  for line in lines:
+    stripped = line.strip()
+    if stripped.startswith('#') and not stripped.startswith('# ----'):
+      above.append(stripped.lstrip('# '))
+      continue
+    match = re.match(r'c\.(\w+) = [^#]*?(?:#\s*(.*))?$', stripped)
+    if match:
+      key, comment = match.groups()
+      found[key] = (repr(defaults[key]) if isinstance(defaults[key], str) else
+                    str(defaults[key]), comment or ' '.join(above))
+      above = []
+    elif not stripped:
+      above = []
+  return found
+
+
 def paper_config(**row) -> ml_collections.ConfigDict:
-  """base_config() with what every paper run shares (SPEC.md section 5), then the row's keys."""
+  """base_config() with what every paper run shares (the published runs/README.md), then the
+  row's keys."""
   c = base_config()
   c.model = 'CKCNN'
   c.no_blocks = 2

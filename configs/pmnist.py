@@ -1,4 +1,4 @@
-"""Permuted MNIST (SPEC.md section 5): the 784 pixels in one fixed random order.
+"""Permuted MNIST (the paper's runs): the 784 pixels in one fixed random order.
 
     python run_experiment.py --config=configs/pmnist.py        # 98,286 parameters
     python run_experiment.py --config=configs/pmnist.py:1m     # 1,030,546 parameters

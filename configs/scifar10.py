@@ -1,4 +1,4 @@
-"""Sequential CIFAR10 (SPEC.md section 5): a 1024-step, three-channel sequence per image.
+"""Sequential CIFAR10 (the paper's runs): a 1024-step, three-channel sequence per image.
 
     python run_experiment.py --config=configs/scifar10.py      # 100,386 parameters
     python run_experiment.py --config=configs/scifar10.py:1m   # no_hidden=100

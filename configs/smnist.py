@@ -1,4 +1,4 @@
-"""Sequential MNIST (SPEC.md section 5): a 784-step, one-channel sequence per image.
+"""Sequential MNIST (the paper's runs): a 784-step, one-channel sequence per image.
 
     python run_experiment.py --config=configs/smnist.py        # 98,286 parameters
     python run_experiment.py --config=configs/smnist.py:1m     # 1,030,546 parameters

@@ -1,4 +1,4 @@
-"""SpeechCommands with MFCC features (SPEC.md section 5): 20 coefficients x 161 frames.
+"""SpeechCommands with MFCC features (the paper's runs): 20 coefficients x 161 frames.
 
     python run_experiment.py --config=configs/speech_commands_mfcc.py      # 118,236 parameters
 

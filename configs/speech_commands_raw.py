@@ -1,11 +1,11 @@
-"""SpeechCommands from raw waveforms (SPEC.md section 5): 16000 steps, one channel.
+"""SpeechCommands from raw waveforms (the paper's runs): 16000 steps, one channel.
 
     python run_experiment.py --config=configs/speech_commands_raw.py           # 98,286 params
     python run_experiment.py --config=configs/speech_commands_raw.py:drop30    # also 50, 70
     python run_experiment.py --config=configs/speech_commands_raw.py:srtrain2  # also 4, 8
 
-Paper test accuracy: 71.66% (all data; the other rows are in the paper's tables, not in
-SPEC.md). dropNN drops NN% of the time steps of every clip and adds a mask channel (99,336
+Paper test accuracy: 71.66% (all data; the other rows are in the paper's tables, not copied
+here). dropNN drops NN% of the time steps of every clip and adds a mask channel (99,336
 parameters). srtrainN trains and validates on every N-th sample; the test split uses the same
 rate unless --config.sr_test is set (e.g. --config.sr_test=1: test at 16 kHz). The archive
 (2.3 GB) is downloaded by torchaudio into data_root/SpeechCommands/speech_commands_v0.02; the

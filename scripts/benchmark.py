@@ -5,7 +5,7 @@
     .venv/bin/python scripts/benchmark.py --cases smnist30 sc_raw --repeats 7
     .venv/bin/python scripts/benchmark.py --quick                  # a smoke run on a tiny case
 
-Both implementations are the same network (SPEC section 2: 2 blocks, kernel network Sine with
+Both implementations are the same network (the paper's CKCNN: 2 blocks, kernel network Sine with
 32 hidden units, the paper's dropout) with the same weights; they differ in the CKConv layer:
 - baseline: the published algorithm, re-implemented below (`published_fftconv`): kernel network
   on linspace(-1, 1, L), the input and the odd-made kernel padded to L + K - 1, both rfft'd, the

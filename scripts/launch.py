@@ -7,7 +7,15 @@
 
 Each job runs `run_experiment.py` with `run_dir` = ROOT/<name>, the name made from the config, the
 overrides and the seed, so submitting the same grid again continues the same runs: a run_dir that
-holds a run is resumed (resume=True), a finished one (summary.json) is skipped.
+holds a run is resumed (resume=True), a finished one is skipped. Keys that do not change what a
+run computes (trainer.run_dir.RESUMABLE_CHANGES: epochs, device, ...) are not part of the name, so
+a finished grid resubmitted with more epochs resumes its runs.
+
+Every grid point is checked as run_experiment.py checks it (trainer.config_checks, the data set's
+options included, and the run_dir) before anything is submitted.
+
+Local jobs (`--executor local`) run side by side, each with its share of the CPU threads.
+`kill -TERM <job id>` stops one: its trainer writes a checkpoint and the job ends with exit 75.
 
 Preemption and timeouts: SLURM signals the job (USR2, `--signal-delay` s before its time limit)
 and submitit calls `Run.checkpoint()`, which stops the trainer at its next batch (the trainer
@@ -18,6 +26,7 @@ writes a checkpoint on SIGTERM) and requeues the run with resume=True.
 `--set "sched_decay_steps=(50,100),(75,)"`.
 """
 import argparse
+import contextlib
 import dataclasses
 import hashlib
 import itertools
@@ -29,9 +38,10 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
 import warnings
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -39,9 +49,6 @@ if str(ROOT) not in sys.path:
 
 # Set by the launcher itself, not by --set.
 RESERVED_KEYS = ('seed', 'run_dir', 'resume')
-# Where and how a run executes, not what it computes: left out of run names.
-RUNTIME_KEYS = frozenset({'device', 'num_workers', 'data_root', 'download', 'wandb_mode',
-                          'wandb_project', 'wandb_entity', 'compile'})
 Overrides = Tuple[Tuple[str, str], ...]
 
 
@@ -99,16 +106,18 @@ def run_name(spec: str, seed: int, overrides: Overrides) -> str:
   """A folder name from config, overrides and seed, e.g. 'pmnist-1m_dropout=0.1_seed0'.
 
   Deterministic, so a resubmitted grid finds its runs; overlong names end in a hash instead.
-  Runtime keys (device, wandb_mode, ...) are left out: a run keeps its name wherever it runs.
+  Keys a run may change when it resumes (epochs, device, wandb_mode, ...) are left out: a run
+  keeps its name wherever it runs, and more epochs continue it.
   """
+  from trainer.run_dir import RESUMABLE_CHANGES
   path, _, variant = spec.partition(':')
   parts = [pathlib.Path(path).stem + (f'-{variant}' if variant else '')]
-  parts += [f'{key}={_compact(value)}' for key, value in sorted(overrides)
-            if key not in RUNTIME_KEYS]
+  identity = sorted((key, value) for key, value in overrides if key not in RESUMABLE_CHANGES)
+  parts += [f'{key}={_compact(value)}' for key, value in identity]
   parts.append(f'seed{seed}')
   name = re.sub(r'[^A-Za-z0-9._=+-]+', '-', '_'.join(parts))
   if len(name) > 120:
-    digest = hashlib.sha1(json.dumps([spec, seed, overrides]).encode()).hexdigest()[:10]
+    digest = hashlib.sha1(json.dumps([spec, seed, identity]).encode()).hexdigest()[:10]
     name = f'{name[:100]}-{digest}_seed{seed}'
   return name
 
@@ -137,10 +146,14 @@ def resolved_config(spec: str, overrides: Overrides = ()):
     config = values.config
     config.dataset  # a config file that failed to load raises here
   except Exception as e:  # absl and ml_collections raise many types; all are bad input
-    shown = ' '.join([os.path.relpath(spec.partition(':')[0]) + ''.join(spec.partition(':')[1:])]
-                     + [f'{k}={v}' for k, v in overrides])
-    raise LaunchError(f'{shown}: {one_line(e)}') from None
+    raise LaunchError(f'{point_label(spec, overrides)}: {one_line(e)}') from None
   return config
+
+
+def point_label(spec: str, overrides: Overrides) -> str:
+  """'configs/smnist.py dropout=0.1': a grid point as the user wrote it."""
+  path, sep, variant = spec.partition(':')
+  return ' '.join([os.path.relpath(path) + sep + variant] + [f'{k}={v}' for k, v in overrides])
 
 
 def one_line(error: BaseException) -> str:
@@ -158,9 +171,17 @@ def one_line(error: BaseException) -> str:
 
 # ---- One run: the callable submitit pickles --------------------------------------------------
 
+class JobFailed(Exception):
+  """run_experiment.py exited non-zero: `exit <code>: <its error line>` (parsed by `wait`)."""
+
+
 @dataclasses.dataclass
 class Run:
-  """Trains one grid point; submitit calls it in the job and `checkpoint` on preemption."""
+  """Trains one grid point; submitit calls it in the job and `checkpoint` on preemption.
+
+  The job imports no project code (it may start outside the repository); the launcher decides
+  what to submit, so a job always trains.
+  """
   config: str  # absolute config spec, 'path.py[:variant]'
   seed: int
   overrides: Overrides
@@ -169,6 +190,12 @@ class Run:
   resume: bool = False  # set on requeue (checkpoint); a run_dir holding a run resumes anyway
   python: str = sys.executable
   stop_grace_s: float = 60.0  # how long the trainer may take to write its checkpoint
+  resolved: Dict[str, Any] = dataclasses.field(default_factory=dict)  # the checked config
+  threads: int = 0  # > 0: the trainer's CPU threads (local jobs share the machine)
+  # Local jobs: SIGTERM reaches only this process (`kill -TERM <job id>` goes through
+  # submitit's controller), so pass it on. On SLURM the trainer gets SIGTERM itself, and a
+  # second one would kill it before its checkpoint is written.
+  forward_sigterm: bool = False
   _process: Optional[subprocess.Popen] = dataclasses.field(
       default=None, init=False, repr=False, compare=False)
 
@@ -191,26 +218,37 @@ class Run:
     return entry + [f'--config={self.config}', *overrides, f'--config.seed={self.seed}',
                     f'--config.run_dir={self.run_dir}', f'--config.resume={resume}']
 
+  def environment(self) -> Dict[str, str]:
+    if not self.threads:
+      return dict(os.environ)
+    per_process = str(max(1, self.threads // max(1, self.gpus)))  # torchrun: split among workers
+    return dict(os.environ, OMP_NUM_THREADS=per_process, MKL_NUM_THREADS=per_process)
+
   def __call__(self) -> Dict:
-    summary = read_summary(self.run_dir)
-    if summary is not None:
-      print(f'{self.name}: finished before, skipped', flush=True)
-      return summary
     # The trainer refuses a run_dir that holds a run unless told to continue it, and cannot
     # resume one that does not (a job requeued before its trainer wrote config.json).
     resume = holds_a_run(self.run_dir)
     command = self.command(resume)
     print(shlex.join(command), flush=True)
-    self._process = subprocess.Popen(command, cwd=ROOT, preexec_fn=_ignore_preemption_signal)
+    if self.forward_sigterm:
+      signal.signal(signal.SIGTERM, self._pass_on_sigterm)
+    self._process = subprocess.Popen(command, cwd=ROOT, env=self.environment(),
+                                     stderr=subprocess.PIPE, preexec_fn=_trainer_signals)
+    errors = ErrorLine(self._process.stderr)
     # A polling loop, not wait(): submitit's signal handler runs checkpoint() in this thread,
     # which stops and reaps the trainer itself.
     while self._process.poll() is None:
       time.sleep(0.5)
     code = self._process.returncode
     if code != 0:
-      raise RuntimeError(f'{self.name}: run_experiment.py exited with code {code} (75: stopped '
-                         'by a signal, its checkpoint kept; submit the grid again to resume)')
+      raise JobFailed(f'exit {code}: {errors.last(timeout=5)}')
     return read_summary(self.run_dir)
+
+  def _pass_on_sigterm(self, signum, frame):
+    try:
+      self._process.send_signal(signal.SIGTERM)
+    except (AttributeError, ProcessLookupError):
+      pass  # no trainer yet, or it has ended
 
   def checkpoint(self):
     """Called by submitit on preemption or timeout: stop the trainer, requeue with resume."""
@@ -236,9 +274,34 @@ class Run:
       pass  # it had already ended
 
 
-def _ignore_preemption_signal():
+def _trainer_signals():
   # SLURM sends USR2 to every process of the job; only submitit (this process) handles it.
   signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+  # Local jobs start with SIGINT ignored (see `submit`); the trainer stops on Ctrl-C as usual.
+  signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+class ErrorLine:
+  """Copies a trainer's stderr to the job's log as it comes; keeps its last `error:` line."""
+
+  def __init__(self, stream):
+    self._stream, self._tail = stream, b''
+    self._thread = threading.Thread(target=self._copy, daemon=True)
+    self._thread.start()
+
+  def _copy(self):
+    sink = sys.stderr.buffer
+    for chunk in iter(lambda: self._stream.read1(1 << 16), b''):
+      sink.write(chunk)
+      sink.flush()
+      self._tail = (self._tail + chunk)[-(1 << 14):]
+
+  def last(self, timeout: float) -> str:
+    """The last `error:` line without `error: ` ('' if none), once the trainer has ended."""
+    self._thread.join(timeout)
+    lines = self._tail.decode(errors='replace').splitlines()
+    errors = [line[len('error: '):] for line in lines if line.startswith('error: ')]
+    return errors[-1] if errors else ''
 
 
 def holds_a_run(run_dir: str) -> bool:
@@ -254,21 +317,67 @@ def read_summary(run_dir: str) -> Optional[Dict]:
 
 
 def grid(configs: Sequence[str], seeds: Sequence[int], axes, root: str, gpus: int) -> List[Run]:
-  """Every (config, overrides, seed) combination, validated, with its run_dir under root."""
-  runs = []
+  """Every (config, overrides, seed) combination, checked, with its run_dir under root.
+
+  Refuses the whole grid, one line per point that cannot run, so nothing doomed is submitted.
+  """
+  runs, problems = [], []
   keys = [key for key, _ in axes]
-  for spec in configs:
-    spec = config_file(spec)
+  root = os.path.abspath(root)
+  for spec in [config_file(spec) for spec in configs]:
     for values in itertools.product(*[values for _, values in axes]):
       overrides = tuple(zip(keys, values))
-      resolved_config(spec, overrides)
-      for seed in seeds:
-        run_dir = os.path.join(os.path.abspath(root), run_name(spec, seed, overrides))
-        runs.append(Run(spec, seed, overrides, run_dir, gpus))
-  names = [r.name for r in runs]
-  if len(set(names)) != len(names):
-    raise LaunchError('two grid points share a run name; give distinct configs or values')
+      try:
+        runs += checked_runs(spec, overrides, seeds, root, gpus)
+      except LaunchError as e:
+        problems.append(str(e))
+  if problems:
+    raise LaunchError('\n'.join(problems))
+  first = {}
+  for run in runs:
+    other = first.setdefault(run.name, run)
+    if other is not run:
+      raise LaunchError(
+          f'{point_label(other.config, other.overrides)} and '
+          f'{point_label(run.config, run.overrides)} would share the run_dir {run.name}; give '
+          'distinct configs or values (keys a run may change when it resumes, such as epochs '
+          'or device, do not tell runs apart)')
   return runs
+
+
+def checked_runs(spec: str, overrides: Overrides, seeds: Sequence[int], root: str,
+                 gpus: int) -> List[Run]:
+  """One grid point's runs, one per seed, each checked as run_experiment.py will check it.
+
+  The config rules and the data set's own option checks (trainer.config_checks), then the
+  run_dir (a run there must be resumable with these settings). Seeds cannot make a config
+  invalid, so the config is checked once (a UEA set's describe reads its data: once, not per
+  seed). The job runs from the repository root, so relative paths (data_root) resolve there;
+  `root` is absolute.
+  """
+  from trainer import USER_ERRORS
+  from trainer import run_dir as run_dirs
+  from trainer.config_checks import check_config
+  config = resolved_config(spec, overrides)
+  runs = []
+  try:
+    with contextlib.chdir(ROOT):
+      config.seed = seeds[0]
+      check_config(config)
+      for seed in seeds:
+        run_dir = os.path.join(root, run_name(spec, seed, overrides))
+        config.seed, config.run_dir, config.resume = seed, run_dir, holds_a_run(run_dir)
+        run_dirs.check(config)
+        runs.append(Run(spec, seed, overrides, run_dir, gpus,
+                        resolved=json.loads(config.to_json())))
+  except USER_ERRORS as e:
+    raise LaunchError(f'{point_label(spec, overrides)}: {e}') from None
+  return runs
+
+
+def finished(run: Run) -> bool:
+  from trainer import run_dir as run_dirs
+  return run_dirs.finished(run.run_dir, run.resolved)
 
 
 # ---- Submission ----------------------------------------------------------------------------
@@ -286,33 +395,114 @@ def make_executor(args):
                  slurm_additional_parameters=extra or None)
   executor.update_parameters(
       name=args.name, timeout_min=args.time, gpus_per_node=args.gpus_per_node,
-      tasks_per_node=1, nodes=1, cpus_per_task=args.cpus_per_task, mem_gb=args.mem_gb,
+      tasks_per_node=1, nodes=1, cpus_per_task=args.cpus_per_task or 8, mem_gb=args.mem_gb,
       **{k: v for k, v in slurm.items() if v is not None})
   return executor
 
 
-def submit(executor, runs: Sequence[Run]):
-  """Submits the unfinished runs as one job array; returns [(run, job)]."""
-  pending = [run for run in runs if read_summary(run.run_dir) is None]
-  with executor.batch():  # one SLURM job array
-    jobs = [executor.submit(run) for run in pending]
-  return list(zip(pending, jobs))
+def local_threads(cpus_per_task: Optional[int], jobs: int) -> int:
+  """CPU threads per local job: --cpus-per-task, else this machine's CPUs shared among the jobs
+  (they all run at once; each with every thread would oversubscribe the CPUs many times)."""
+  return cpus_per_task or max(1, len(os.sched_getaffinity(0)) // max(1, jobs))
 
 
-def wait(submitted) -> int:
-  """Waits for every job; prints one line each; the number that failed."""
-  failed = 0
-  for run, job in submitted:
+def submit(executor, runs: Sequence[Run], local: bool):
+  """Submits the runs as one job array; returns [(run, job)]."""
+  if not runs:
+    return []  # an empty batch makes submitit warn
+  # Local jobs inherit an ignored SIGINT, so Ctrl-C stops their trainers (which restore it)
+  # without a KeyboardInterrupt traceback from each of submitit's job processes.
+  previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if local else None
+  try:
+    with executor.batch():  # one SLURM job array
+      jobs = [executor.submit(run) for run in runs]
+  finally:
+    if local:
+      signal.signal(signal.SIGINT, previous)
+  return list(zip(runs, jobs))
+
+
+def wait(submitted, local: bool) -> int:
+  """Prints each job's line as it ends; 0, 1 if any failed, 130 after Ctrl-C.
+
+  Ctrl-C stops local jobs (each trainer writes a checkpoint) and waits for them; a second one,
+  or one on SLURM, stops waiting (KeyboardInterrupt).
+  """
+  failed, remaining, interrupted = 0, list(submitted), False
+  while remaining:
     try:
-      summary = job.result()
-      accuracy = summary.get('best_test_accuracy')
-      shown = f'best_test_accuracy {accuracy:.4f}' if accuracy is not None else 'done'
-      print(f'{job.job_id}  {run.name}  {shown}', flush=True)
-    except Exception as e:  # a failed job raises its own error type here
-      failed += 1
-      last = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
-      print(f'{job.job_id}  {run.name}  FAILED: {last} (log: {job.paths.stderr})', flush=True)
-  return failed
+      failed += not report(*remaining[0])
+      remaining.pop(0)
+    except KeyboardInterrupt:
+      if not local or interrupted:
+        raise
+      interrupted = True
+      print('stopping the local jobs: each trainer writes a checkpoint at its next batch; submit '
+            'the grid again to resume (Ctrl-C again: stop waiting)', file=sys.stderr, flush=True)
+      stop_local_jobs([job for _, job in remaining])
+  return 130 if interrupted else int(failed > 0)
+
+
+def stop_local_jobs(jobs):
+  """SIGTERM, as `kill -TERM <job id>`: submitit's controller passes it on to the trainer."""
+  for job in jobs:
+    try:
+      os.kill(int(job.job_id), signal.SIGTERM)
+    except ProcessLookupError:
+      pass  # it has ended
+
+
+def report(run: Run, job) -> bool:
+  """Waits for one job and prints its line; whether it succeeded."""
+  try:
+    summary = job.result()
+  except Exception as e:  # a failed job raises submitit's error types here
+    print(f'{job.job_id}  {run.name}  FAILED: {failure(e)} (log: {job.paths.stderr})', flush=True)
+    return False
+  accuracy = summary.get('best_test_accuracy')
+  shown = f'best_test_accuracy {accuracy:.4f}' if accuracy is not None else 'done'
+  print(f'{job.job_id}  {run.name}  {shown}', flush=True)
+  return True
+
+
+def failure(error: Exception) -> str:
+  """Why a job failed: the trainer's exit code, what it means and its `error:` line."""
+  from trainer import EXIT_INTERRUPTED
+  text = str(error)
+  found = re.search(r'JobFailed: exit (-?\d+): ?(.*)', text)
+  if found:
+    code, line = int(found[1]), found[2]
+    # After a stop the trainer's line tells how to resume one run by hand; the meaning says it
+    # for the grid.
+    shown = f': {line}' if line and code != EXIT_INTERRUPTED else ''
+    return f'exit {code} ({exit_meaning(code)}){shown}'
+  # The job itself failed (requeued too often, killed, out of memory): submitit says why, at the
+  # end of the job's traceback or in its first two lines.
+  trace = re.search(r'\n-{22}\n(.*)\n-{22}\n', text, re.S)
+  lines = [line.strip() for line in (trace[1] if trace else text).splitlines() if line.strip()]
+  if not lines:
+    return type(error).__name__
+  return lines[-1] if trace else ' '.join(lines[:2])
+
+
+def exit_meaning(code: int) -> str:
+  """What run_experiment.py's exit code says happened, and what to do (README's table)."""
+  from trainer import EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED
+  meanings = {
+      EXIT_BAD_INPUT: 'bad input; fix it, then submit the grid again',
+      EXIT_DIVERGED: 'diverged, its last good checkpoint kept; lower lr or set clip',
+      EXIT_INTERRUPTED: 'stopped by a signal, its checkpoint kept; submit the grid again to '
+                        'resume',
+  }
+  if code in meanings:
+    return meanings[code]
+  if code < 0:
+    try:
+      name = signal.Signals(-code).name
+    except ValueError:
+      name = f'signal {-code}'
+    return f'killed by {name}; submit the grid again to resume from its last epoch'
+  return 'crashed, a bug; the traceback is in the log'
 
 
 def parse_args(argv):
@@ -326,7 +516,9 @@ def parse_args(argv):
   p.add_argument('--executor', choices=('slurm', 'local'), default='slurm')
   p.add_argument('--gpus-per-node', type=int, default=1,
                  help='GPUs per job; > 1 runs torchrun inside the job (0: CPU)')
-  p.add_argument('--cpus-per-task', type=int, default=8)
+  p.add_argument('--cpus-per-task', type=int,
+                 help='CPUs per job (SLURM: default 8); local jobs: CPU threads each (default: '
+                      "this machine's CPUs shared among the jobs)")
   p.add_argument('--mem-gb', type=float, default=32)
   p.add_argument('--time', type=int, default=24 * 60, help='time limit per job, minutes')
   p.add_argument('--partition')
@@ -355,13 +547,13 @@ def main(argv=None) -> int:
   try:
     runs = grid(args.configs, args.seeds, parse_set(args.set), args.root, args.gpus_per_node)
   except LaunchError as e:
-    print(f'error: {e}', file=sys.stderr)
+    for line in str(e).splitlines():
+      print(f'error: {line}', file=sys.stderr)
     return 2
   if args.dry_run:
     for run in runs:
-      state = 'finished' if read_summary(run.run_dir) else (
-          'resume' if holds_a_run(run.run_dir) else 'new')
-      print(f'[{state}] ' + shlex.join(run.command(state == 'resume')))
+      state = 'finished' if finished(run) else ('resume' if holds_a_run(run.run_dir) else 'new')
+      print(f'[{state}] ' + shlex.join(run.command(state == 'resume')), flush=True)
     return 0
   try:
     executor = make_executor(args)
@@ -372,15 +564,36 @@ def main(argv=None) -> int:
     print(f'error: cannot write in {e.filename or args.root} ({e.strerror}); choose a '
           'writable --root (or --log-dir)', file=sys.stderr)
     return 2
-  submitted = submit(executor, runs)
+  local = args.executor == 'local'
+  pending = [run for run in runs if not finished(run)]
+  threads = local_threads(args.cpus_per_task, len(pending))
+  if local:
+    pending = [dataclasses.replace(run, threads=threads, forward_sigterm=True) for run in pending]
+  submitted = submit(executor, pending, local)
   print(f'{len(submitted)} jobs submitted, {len(runs) - len(submitted)} finished before; '
         f'run_dirs under {os.path.abspath(args.root)}', flush=True)
+  if local and submitted:
+    print(f'each job uses {threads} CPU thread(s); `kill -TERM <job id>` stops one, its '
+          'checkpoint kept', flush=True)
   for run, job in submitted:
     print(f'{job.job_id}  {run.name}', flush=True)
-  if args.wait and wait(submitted):
-    return 1
-  return 0
+  if not args.wait:
+    return 0
+  try:
+    return wait(submitted, local)
+  except KeyboardInterrupt:
+    print('stopped waiting; ' + ('the jobs end once their checkpoints are written' if local else
+                                 'the jobs run on (squeue --me lists them, scancel <job id> '
+                                 'stops one)'), file=sys.stderr)
+    return 130
 
 
 if __name__ == '__main__':
-  sys.exit(main())
+  try:
+    sys.exit(main())
+  except KeyboardInterrupt:  # while checking the grid (a UEA set may be downloading)
+    print('interrupted', file=sys.stderr)
+    sys.exit(130)
+  except BrokenPipeError:  # e.g. `--dry-run | head`: the reader has gone; end quietly
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    sys.exit(141)  # as a shell tool killed by SIGPIPE

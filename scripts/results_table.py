@@ -4,15 +4,15 @@
     python scripts/results_table.py runs/grid --csv results.csv --plot curves/
 
 A run is a folder holding config.json and summary.json (written when it finishes). Runs whose
-configs differ only in seed, run_dir or where they ran (device, wandb, ...) form one experiment:
-one row with the number of runs and the mean ± standard deviation (over runs, n-1) of the
-selected model's test value of its task's headline metric (`headline`): the recall accuracy for
-Copy memory, the MSE for the Adding problem, the ROC AUC where the run reports it, else the
-accuracy; accuracies in percent. One table per headline metric; within a data set the best
-experiment comes first and, when there are several, in bold. The paper's number (SPEC.md
-section 5) is matched by data set and the keys that tell its rows apart (permuted, no_hidden,
-mfcc, drop_rate, sr_train). `--plot` draws the learning curves (metrics.jsonl) to one PNG per
-data set: a panel per metric, a mean curve with a ± std band per experiment.
+configs differ only in seed, run_dir, epochs or where they ran (device, wandb, ...) form one
+experiment: one row with the number of runs and the mean ± standard deviation (over runs, n-1)
+of the selected model's test value of its task's headline metric (`headline`): the recall
+accuracy for Copy memory, the MSE for the Adding problem, the ROC AUC where the run reports it,
+else the accuracy; accuracies in percent. One table per headline metric; within a data set the
+best experiment comes first and, when there are several, in bold. The paper's number (the
+paper's tables) is matched by data set and the keys that tell its rows apart (permuted,
+no_hidden, mfcc, drop_rate, sr_train). `--plot` draws the learning curves (metrics.jsonl) to one
+PNG per data set: a panel per metric, a mean curve with a ± std band per experiment.
 """
 import argparse
 import csv
@@ -32,13 +32,14 @@ if str(ROOT) not in sys.path:
 
 from datasets import Task  # noqa: E402  (after the repository is on the path)
 
-# Keys that do not change what a run computes; runs differing only here are one experiment.
-NOT_THE_EXPERIMENT = frozenset({
-    'seed', 'run_dir', 'resume', 'device', 'num_workers', 'data_root', 'download', 'wandb_mode',
-    'wandb_project', 'wandb_entity', 'compile', 'comment',
-})
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from trainer.run_dir import RESUMABLE_CHANGES  # noqa: E402  (the repository root is on the path)
 
-# SPEC.md section 5: (keys a run must match, test accuracy % in the paper).
+# Runs differing only in these keys are one experiment: the seed, and what a run may change when
+# it resumes (where it runs, epochs: the launcher's run names leave the same keys out).
+NOT_THE_EXPERIMENT = RESUMABLE_CHANGES | {'seed'}
+
+# The paper's tables: (keys a run must match, test accuracy % in the paper).
 PAPER = (
     (dict(dataset='MNIST', permuted=False, no_hidden=30), 99.31),
     (dict(dataset='MNIST', permuted=False, no_hidden=100), 99.32),

@@ -26,6 +26,12 @@ CASES = [
     ('unknown config variant', ['--config=configs/pmnist.py:2m'], 'valid'),
     ('negative learning rate', ['--config.lr=-0.1'], 'lr=-0.1 is invalid'),
     ('zero batch size', ['--config.batch_size=0'], 'batch_size=0 is invalid'),
+    ('zero epochs', ['--config.epochs=0'], 'epochs=0 is invalid; expected an integer >= 1'),
+    ('overrides before --config', ['--config.seed=3', '--config=configs/smnist.py'],
+     'put --config=<file> before the --config.<key> overrides'),
+    ('validation_split where the protocol splits',
+     ['--config.dataset=CharTrajectories', '--config.validation_split=0.1'],
+     'validation_split=0.1 does not apply to CharTrajectories'),
     ('dropout 1.5', ['--config.dropout=1.5'], 'dropout=1.5 is invalid'),
     ('drop_rate 150', ['--config.dataset=CharTrajectories', '--config.drop_rate=150'],
      'drop_rate=150 is a percentage'),
@@ -78,7 +84,7 @@ def run_case(args, tmp: pathlib.Path):
   args = [a.format(tmp=tmp) for a in args]
   base = [f'--config.data_root={tmp}/data', f'--config.run_dir={tmp}/run',
           '--config.wandb_mode=disabled', '--config.epochs=1']
-  if any(a.startswith('--config=') for a in args):
+  if args and args[0].startswith('--config='):
     base, args = [a for a in args if a.startswith('--config=')], (
         base + [a for a in args if not a.startswith('--config=')])
   overridden = {a.split('=')[0] for a in args}

@@ -2,7 +2,8 @@
 
 One run is killed with SIGKILL and resumed under torchrun; then: one run_dir written by rank 0,
 world_size 2 in its records, and accuracies over the whole split (checked against a
-single-process evaluation of the saved checkpoint).
+single-process evaluation of the saved checkpoint). Another is stopped mid-epoch with SIGTERM
+(a preemption); both resumed runs must equal an uninterrupted one, the interrupted epochs too.
 """
 import json
 import os
@@ -160,3 +161,41 @@ def near_tie_share(probabilities, targets, delta) -> float:
     positive, negative = p[targets == c], p[targets != c]
     shares.append(float(((positive[:, None] - negative).abs() < 2 * delta).double().mean()))
   return sum(shares) / len(shares)
+
+
+def metrics_without_time(run_dir):
+  return [{k: v for k, v in r.items() if k != 'seconds'} for r in records(run_dir)]
+
+
+@pytest.fixture(scope='module')
+def uninterrupted(tmp_path_factory):
+  tmp_path = tmp_path_factory.mktemp('ddp_full')
+  result = subprocess.run(torchrun(tmp_path, 'run'), cwd=ROOT, env=ENV, capture_output=True,
+                          text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-3000:]
+  return tmp_path / 'run'
+
+
+def test_torchrun_resumed_after_sigkill_equals_an_uninterrupted_run(ddp_run, uninterrupted):
+  assert metrics_without_time(ddp_run[0] / 'run') == metrics_without_time(uninterrupted)
+
+
+def test_torchrun_stopped_mid_epoch_resumes_that_epoch_exactly(tmp_path, uninterrupted):
+  """SIGTERM to torchrun: every worker saves at the same batch; each resumes from its own
+  partial sums of the interrupted epoch. torchrun itself exits 1 (README: Running at scale)."""
+  run_dir = tmp_path / 'run'
+  process = subprocess.Popen(torchrun(tmp_path, 'run'), cwd=ROOT, env=ENV,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  deadline = time.time() + 240
+  while time.time() < deadline and process.poll() is None:
+    if (run_dir / 'metrics.jsonl').exists() and len(records(run_dir)) >= 2:
+      break
+    time.sleep(0.005)
+  assert process.poll() is None, 'the run ended before it could be stopped'
+  process.send_signal(signal.SIGTERM)
+  process.wait(timeout=120)
+  resumed = subprocess.run(torchrun(tmp_path, 'run', '--config.resume=True'), cwd=ROOT, env=ENV,
+                           capture_output=True, text=True, timeout=300)
+  assert resumed.returncode == 0, resumed.stderr[-3000:]
+  assert ', batch ' in resumed.stdout  # it did stop inside an epoch
+  assert metrics_without_time(run_dir) == metrics_without_time(uninterrupted)

@@ -1,5 +1,6 @@
-"""The submitit launcher end to end (local executor), a preemption that resumes, and the results
-table built from the launched runs. The SLURM path is checked against a fake sbatch."""
+"""The submitit launcher end to end (local executor): a preemption that resumes, a job stopped
+by `kill -TERM <job id>`, a finished grid extended by more epochs, the results table of the runs,
+failures and Ctrl-C as the user sees them. The SLURM path is checked against a fake sbatch."""
 import csv
 import json
 import os
@@ -8,6 +9,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -16,8 +18,8 @@ from scripts import launch
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 EPOCHS = 6
-# Four jobs share 2 cores with other work: one thread each.
 ENV = dict(os.environ, OMP_NUM_THREADS='1')
+STOPPED = ('stopped by a signal, its checkpoint kept; submit the grid again to resume')
 
 
 def cli(script, *args, env=None, timeout=300):
@@ -25,12 +27,12 @@ def cli(script, *args, env=None, timeout=300):
                         env=env or ENV, capture_output=True, text=True, timeout=timeout)
 
 
-def grid_args(tmp_path):
+def grid_args(tmp_path, epochs=EPOCHS):
   nodrop = tmp_path / 'nodrop.py'  # the second config: the default without dropout
   nodrop.write_text('from configs.default import get_config as default_config\n\n\n'
                     'def get_config():\n  c = default_config()\n  c.dropout = 0.0\n  return c\n')
   return ['--root', str(tmp_path / 'runs'), '--configs', 'configs/default.py', str(nodrop),
-          '--seeds', '0', '1', '--set', f'epochs={EPOCHS}', '--set', 'no_hidden=8',
+          '--seeds', '0', '1', '--set', f'epochs={epochs}', '--set', 'no_hidden=8',
           '--set', 'wandb_mode=disabled', '--set', 'device=cpu',
           '--set', f'data_root={tmp_path / "data"}', '--executor', 'local',
           '--gpus-per-node', '0', '--time', '10', '--wait']
@@ -56,70 +58,132 @@ def parent(pid: int) -> int:
   return int(pathlib.Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()[1])
 
 
+def environment(pid: int) -> dict:
+  entries = pathlib.Path(f'/proc/{pid}/environ').read_bytes().split(b'\0')
+  return dict(e.decode().partition('=')[::2] for e in entries if e)
+
+
+class Launcher:
+  """scripts/launch.py running in the background, its output read as it comes."""
+
+  def __init__(self, *args, new_session=False):
+    self.process = subprocess.Popen(
+        [sys.executable, str(ROOT / 'scripts' / 'launch.py'), *args], cwd=ROOT, env=ENV,
+        text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        start_new_session=new_session)  # its own process group, as a terminal's foreground job
+    self.out, self.err = [], []
+    self._readers = [threading.Thread(target=lambda s=s, o=o: o.extend(s), daemon=True)
+                     for s, o in ((self.process.stdout, self.out),
+                                  (self.process.stderr, self.err))]
+    for reader in self._readers:
+      reader.start()
+
+  def job_id(self, name: str) -> int:
+    """The id the launcher printed for run `name` (0 until then)."""
+    ids = [line.split()[0] for line in self.out if line.split()[1:] == [name]]
+    return int(ids[0]) if ids else 0
+
+  def finish(self, timeout=300):
+    try:
+      self.process.wait(timeout)
+    finally:
+      if self.process.poll() is None:  # a failure: the jobs end by themselves (--time 10)
+        self.process.kill()
+        self.process.wait()
+    for reader in self._readers:
+      reader.join(10)
+    return self.process.returncode, ''.join(self.out), ''.join(self.err)
+
+
 @pytest.fixture(scope='module')
 def grid(tmp_path_factory):
-  """Launches the 2-config x 2-seed grid and preempts one job mid-run, as SLURM would."""
+  """Launches the 2-config x 2-seed grid; preempts one job mid-run, as SLURM would, and stops
+  another with `kill -TERM <job id>`; then submits the grid again with one more epoch."""
   tmp_path = tmp_path_factory.mktemp('grid')
-  preempted = tmp_path / 'runs' / 'nodrop_epochs=6_no_hidden=8_seed1'
-  process = subprocess.Popen([sys.executable, str(ROOT / 'scripts' / 'launch.py'),
-                              *grid_args(tmp_path)], cwd=ROOT, env=ENV, text=True,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+  preempted = tmp_path / 'runs' / 'nodrop_no_hidden=8_seed1'
+  stopped = tmp_path / 'runs' / 'default_no_hidden=8_seed0'
+  launcher = Launcher(*grid_args(tmp_path))
   try:
-    deadline, trainer = time.time() + 240, 0
-    while time.time() < deadline and process.poll() is None:
-      if len(records(preempted)) >= 2:
+    deadline, trainer, threads, job = time.time() + 240, 0, None, 0
+    while time.time() < deadline and launcher.process.poll() is None and not (trainer and job):
+      if not trainer and len(records(preempted)) >= 2:
         trainer = pid_running(preempted)
-        break
+        threads = environment(trainer).get('OMP_NUM_THREADS')
+        # SLURM signals every process of the job; submitit's handler (in the job's task
+        # process, the trainer's parent) checkpoints and requeues, the trainer ignores USR2.
+        os.kill(parent(trainer), signal.SIGUSR2)
+        os.kill(trainer, signal.SIGUSR2)
+      if not job and records(stopped) and launcher.job_id(stopped.name):
+        job = launcher.job_id(stopped.name)
+        os.kill(job, signal.SIGTERM)
       time.sleep(0.01)
-    assert trainer, 'the job ended before it could be preempted'
-    # SLURM signals every process of the job; submitit's handler (in the job's task process,
-    # the trainer's parent) checkpoints and requeues, the trainer ignores USR2.
-    os.kill(parent(trainer), signal.SIGUSR2)
-    os.kill(trainer, signal.SIGUSR2)
-    out, err = process.communicate(timeout=300)
+    assert trainer and job, 'the jobs ended before they could be preempted and stopped'
   finally:
-    if process.poll() is None:  # a failure above: the jobs end by themselves (--time 10)
-      process.kill()
-      process.wait()
-  return tmp_path, process.returncode, out, err, preempted
+    first = launcher.finish()
+  extended = cli('launch.py', *grid_args(tmp_path, epochs=EPOCHS + 1))
+  return dict(tmp_path=tmp_path, first=first, extended=extended, preempted=preempted,
+              stopped=stopped, stopped_job=job, threads=threads)
 
 
 def test_grid_runs_every_point_in_its_own_run_dir(grid):
-  tmp_path, code, out, err, _ = grid
-  assert code == 0, out + err
+  tmp_path, (code, out, err) = grid['tmp_path'], grid['first']
+  assert code == 1, out + err  # the stopped job
   names = sorted(p.name for p in (tmp_path / 'runs').iterdir() if p.name != 'submitit')
-  assert names == [f'{config}_epochs=6_no_hidden=8_seed{seed}'
+  # epochs is not part of a run's name: more epochs continue the run.
+  assert names == [f'{config}_no_hidden=8_seed{seed}'
                    for config in ('default', 'nodrop') for seed in (0, 1)]
-  assert '4 jobs submitted' in out and out.count('best_test_accuracy') == 4
+  assert '4 jobs submitted' in out and out.count('best_test_accuracy') == 3
   for name in names:
     run_dir = tmp_path / 'runs' / name
     saved = json.loads((run_dir / 'config.json').read_text())['config']
     assert saved['seed'] == int(name[-1]) and saved['epochs'] == EPOCHS
     assert saved['dropout'] == (0.0 if name.startswith('nodrop') else 0.1)
-    assert [r['epoch'] for r in records(run_dir)] == list(range(1, EPOCHS + 1))
     assert (run_dir / 'summary.json').exists()
 
 
+def test_local_jobs_share_the_cpus(grid):
+  share = max(1, len(os.sched_getaffinity(0)) // 4)
+  assert grid['threads'] == str(share)  # not the 1 of the test's environment, nor every core
+  assert f'each job uses {share} CPU thread(s)' in grid['first'][1]
+
+
 def test_preempted_job_is_requeued_and_resumes_its_run_dir(grid):
-  tmp_path, code, out, err, preempted = grid
-  assert code == 0, out + err
+  tmp_path, preempted = grid['tmp_path'], grid['preempted']
   logs = '\n'.join(p.read_text() for p in (tmp_path / 'runs' / 'submitit').glob('*_log.*'))
   assert 'Requeued job' in logs and 'resuming after epoch' in logs
   assert f'--config.run_dir={preempted} --config.resume=True' in logs
   # Metrics continue where the trainer stopped: every epoch exactly once.
-  assert [r['epoch'] for r in records(preempted)] == list(range(1, EPOCHS + 1))
-  assert json.loads((preempted / 'summary.json').read_text())['epochs_completed'] == EPOCHS
+  assert [r['epoch'] for r in records(preempted)] == list(range(1, EPOCHS + 2))
+
+
+def test_kill_term_stops_a_local_job_and_the_grid_resumes_it(grid):
+  code, out, err = grid['first']
+  job, stopped = grid['stopped_job'], grid['stopped']
+  log = stopped.parent / 'submitit' / f'{job}_0_log.err'
+  assert f'{job}  {stopped.name}  FAILED: exit 75 ({STOPPED}) (log: {log})\n' in out
+  assert 'Traceback' not in err and 'Bypassing signal SIGTERM' not in log.read_text()
+  assert [r['epoch'] for r in records(stopped)] == list(range(1, EPOCHS + 2))
+
+
+def test_finished_grid_submitted_with_more_epochs_continues_its_runs(grid):
+  result = grid['extended']
+  assert result.returncode == 0, result.stdout + result.stderr
+  assert '4 jobs submitted, 0 finished before' in result.stdout
+  assert result.stdout.count('best_test_accuracy') == 4
+  for run_dir in (grid['tmp_path'] / 'runs').glob('*_seed*'):
+    assert [r['epoch'] for r in records(run_dir)] == list(range(1, EPOCHS + 2))
+    summary = json.loads((run_dir / 'summary.json').read_text())
+    assert summary['epochs_completed'] == EPOCHS + 1
 
 
 def test_submitting_the_grid_again_skips_finished_runs(grid):
-  tmp_path = grid[0]
-  result = cli('launch.py', *grid_args(tmp_path))
-  assert result.returncode == 0, result.stderr
+  result = cli('launch.py', *grid_args(grid['tmp_path'], epochs=EPOCHS + 1))
+  assert result.returncode == 0 and result.stderr == ''  # no warning from submitit
   assert '0 jobs submitted, 4 finished before' in result.stdout
 
 
 def test_results_table_of_the_grid(grid):
-  tmp_path = grid[0]
+  tmp_path = grid['tmp_path']
   result = cli('results_table.py', str(tmp_path / 'runs'), '--csv', str(tmp_path / 'table.csv'),
                '--plot', str(tmp_path / 'curves'))
   assert result.returncode == 0, result.stderr
@@ -129,7 +193,7 @@ def test_results_table_of_the_grid(grid):
   for line in lines:
     cells = [c.strip() for c in line.strip('|').split('|')]
     dropout = cells[0].split('=')[-1]
-    accuracies = [100 * json.loads((tmp_path / 'runs' / f'{config}_epochs=6_no_hidden=8_seed{s}'
+    accuracies = [100 * json.loads((tmp_path / 'runs' / f'{config}_no_hidden=8_seed{s}'
                                     / 'summary.json').read_text())['best_test_accuracy']
                   for config in (['nodrop'] if dropout == '0' else ['default']) for s in (0, 1)]
     means.append((dropout, statistics.mean(accuracies)))
@@ -153,8 +217,9 @@ def test_values_split_on_top_level_commas_only():
       ('lr', ['0.001']), ('dropout', ['0', '0.1'])]
 
 
-def test_run_names_are_deterministic_and_leave_out_runtime_keys():
-  overrides = (('sched_decay_steps', '(50,100)'), ('device', 'cuda'), ('dropout', '0.1'))
+def test_run_names_are_deterministic_and_leave_out_keys_a_resumed_run_may_change():
+  overrides = (('sched_decay_steps', '(50,100)'), ('device', 'cuda'), ('dropout', '0.1'),
+               ('epochs', '300'))
   name = launch.run_name('/x/configs/pmnist.py:1m', 2, overrides)
   assert name == 'pmnist-1m_dropout=0.1_sched_decay_steps=50+100_seed2'
   assert launch.run_name('/x/configs/pmnist.py:1m', 2, overrides[::-1]) == name
@@ -171,6 +236,60 @@ def test_bad_grid_fails_in_one_line_before_submitting(tmp_path):
   assert result.returncode == 2 and result.stderr.count('\n') == 1
   assert 'no_hidden=3.5' in result.stderr
   assert not (tmp_path / 'submitit').exists()
+
+
+def test_every_grid_point_is_checked_as_the_runner_checks_it(tmp_path):
+  # A run_dir of this grid already holds a run of another experiment (no_hidden=8).
+  spec = str(ROOT / 'configs' / 'smnist.py')
+  other = launch.resolved_config(spec, (('no_hidden', '8'),))
+  taken = tmp_path / launch.run_name(spec, 0, (('dropout', '0.1'), ('drop_rate', '0')))
+  taken.mkdir()
+  (taken / 'config.json').write_text(json.dumps({'config': json.loads(other.to_json())}))
+  result = cli('launch.py', '--root', str(tmp_path), '--configs', 'configs/smnist.py',
+               '--set', 'dropout=0.1,1.5', '--set', 'drop_rate=0,10', '--set', 'device=cpu',
+               '--executor', 'local', '--gpus-per-node', '0')
+  assert result.returncode == 2
+  lines = result.stderr.splitlines()
+  assert len(lines) == 4, result.stderr
+  start = 'error: configs/smnist.py dropout={} drop_rate={} device=cpu: '
+  assert lines[0].startswith(start.format(0.1, 0) + f'cannot resume {taken}: it was started '
+                             'with no_hidden=8 (now 30)')
+  assert lines[1].startswith(start.format(0.1, 10) + 'drop_rate=10 does not apply to MNIST')
+  for line, drop_rate in zip(lines[2:], (0, 10)):  # the first rule a point breaks
+    assert line == start.format(1.5, drop_rate) + ('dropout=1.5 is invalid; expected a '
+                                                   'probability in [0, 1)')
+  assert not (tmp_path / 'submitit').exists()  # nothing submitted
+
+
+def test_a_run_that_stopped_early_is_finished_one_short_of_its_epochs_resumes(tmp_path):
+  # Runs as the trainer leaves them: 5 of 6 epochs done, the best 3 (seed 0) or 1 (seed 1) ago.
+  spec = str(ROOT / 'configs' / 'smnist.py')
+  for seed, best_epoch in ((0, 2), (1, 4)):
+    run_dir = tmp_path / launch.run_name(spec, seed, ())
+    run_dir.mkdir()
+    config = launch.resolved_config(spec, (('seed', str(seed)),))
+    (run_dir / 'config.json').write_text(json.dumps({'config': json.loads(config.to_json())}))
+    (run_dir / 'summary.json').write_text(json.dumps({'epochs_completed': 5,
+                                                      'best_epoch': best_epoch}))
+  result = cli('launch.py', '--root', str(tmp_path), '--configs', 'configs/smnist.py',
+               '--seeds', '0', '1', '--set', 'epochs=6', '--set', 'max_epochs_no_improvement=3',
+               '--dry-run')
+  assert result.returncode == 0, result.stderr
+  lines = result.stdout.splitlines()
+  assert len(lines) == 2
+  assert lines[0].startswith('[finished] ') and '--config.seed=0' in lines[0]
+  assert lines[1].startswith('[resume] ') and lines[1].endswith(
+      f'--config.seed=1 --config.run_dir={tmp_path / "smnist_seed1"} --config.resume=True')
+
+
+def test_dry_run_into_a_closed_pipe_ends_quietly(tmp_path):
+  process = subprocess.Popen(
+      [sys.executable, str(ROOT / 'scripts' / 'launch.py'), '--root', str(tmp_path),
+       '--configs', 'configs/smnist.py', '--seeds', '0', '1', '2', '--dry-run'],
+      cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  process.stdout.close()  # as `| head -0`: the reader has gone before the first line
+  assert process.stderr.read() == ''
+  assert process.wait(60) == 141  # as a shell tool stopped by SIGPIPE
 
 
 def test_slurm_array_asks_for_gpus_and_runs_torchrun_inside(tmp_path):
@@ -223,3 +342,37 @@ def test_results_table_matches_the_paper_rows(tmp_path):
   text = results_table.markdown(table)
   assert '| sMNIST | 2 | 99.28 ± 0.10 | 99.32 | 0.1 ± 0 |' in text
   assert '| pMNIST | 1 | 98.00 | 98.00 | 0.1 |' in text
+
+
+def test_failed_job_shows_its_error_and_ctrl_c_stops_local_jobs_quietly(grid, tmp_path):
+  data = grid['tmp_path'] / 'data'  # JapaneseVowels, prepared by the grid
+  # A run that fails at once (MNIST is missing and may not be downloaded), beside one that trains.
+  (tmp_path / 'missing.py').write_text(
+      'from configs.smnist import get_config as smnist\n\n\ndef get_config():\n'
+      f'  c = smnist()\n  c.download = False\n  c.data_root = {str(tmp_path)!r}\n  return c\n')
+  (tmp_path / 'vowels.py').write_text(
+      'from configs.default import get_config as default\n\n\ndef get_config():\n'
+      f'  c = default()\n  c.data_root = {str(data)!r}\n  return c\n')
+  root = tmp_path / 'runs'
+  launcher = Launcher('--root', str(root), '--configs', str(tmp_path / 'missing.py'),
+                      str(tmp_path / 'vowels.py'), '--set', 'device=cpu',
+                      '--set', 'wandb_mode=disabled', '--executor', 'local',
+                      '--gpus-per-node', '0', '--time', '10', '--wait', new_session=True)
+  try:
+    deadline = time.time() + 240
+    while time.time() < deadline and not (records(root / 'vowels_seed0') and
+                                          list((root / 'submitit').glob('*_result.pkl'))):
+      time.sleep(0.05)
+    os.killpg(launcher.process.pid, signal.SIGINT)  # Ctrl-C in a terminal
+  finally:
+    code, out, err = launcher.finish()
+  assert code == 130, out + err
+  # The failed job: its exit code, what it means and its own error line.
+  assert (f'{launcher.job_id("missing_seed0")}  missing_seed0  FAILED: exit 2 (bad input; fix '
+          'it, then submit the grid again): MNIST not found: expected ') in out
+  # Ctrl-C: the trainer writes its checkpoint; one line each, no traceback.
+  job = launcher.job_id('vowels_seed0')
+  assert f'{job}  vowels_seed0  FAILED: exit 75 ({STOPPED}) (log: ' in out
+  assert err == ('stopping the local jobs: each trainer writes a checkpoint at its next batch; '
+                 'submit the grid again to resume (Ctrl-C again: stop waiting)\n')
+  assert (root / 'vowels_seed0' / 'checkpoints' / 'last.pt').exists()

@@ -10,7 +10,7 @@ import time
 import pytest
 import torch
 
-from configs.default import get_config
+from configs.default import get_config, key_help
 from datasets import DataSpec
 import fake_data
 import trainer
@@ -210,3 +210,21 @@ def test_run_started_on_two_threads_resumes_identically_on_a_one_core_node(tmp_p
   assert torch.load(tmp_path / 'killed' / 'checkpoints' / 'last.pt',
                     weights_only=True)['threads'] == 2
   assert resumed.stdout.count('note: this run started with 2 CPU threads') == 1
+
+
+def test_help_lists_every_key_with_its_default_and_comment():
+  result = run_cli('--help')  # absl's --help exits 1
+  text = ' '.join(result.stdout.split())  # absl wraps the help text
+  for key, (default, comment) in key_help().items():
+    assert f'--config.{key}={default}: {" ".join(comment.split())}' in text, key
+
+
+def test_warnings_go_to_stderr_and_full_batch_is_named(tmp_path):
+  result = run_cli(f'--config.data_root={tmp_path / "data"}', f'--config.run_dir={tmp_path / "r"}',
+                   '--config.wandb_mode=disabled', '--config.epochs=1', '--config.device=cuda',
+                   '--config.batch_size=100000', env={**os.environ, 'CUDA_VISIBLE_DEVICES': ''})
+  assert result.returncode == 0, result.stderr
+  assert 'WARNING' not in result.stdout and 'warning' not in result.stdout
+  assert 'device=cuda but no CUDA device is available' in result.stderr
+  assert ('warning: batch_size=100000 exceeds the 229 training series: every step is one full '
+          'batch of 229') in result.stderr

@@ -36,7 +36,8 @@ def check_config(config) -> None:
            'device', c.device, 'auto, cpu, cuda or cuda:<index>')
   _require(c.lr > 0, 'lr', c.lr, 'a learning rate > 0, e.g. 0.001')
   _require(c.batch_size >= 1, 'batch_size', c.batch_size, 'an integer >= 1')
-  _require(c.epochs >= 0, 'epochs', c.epochs, 'an integer >= 0')
+  _require(c.epochs >= 1 or not c.train, 'epochs', c.epochs,
+           'an integer >= 1 (to only test a trained model: --config.train=False)')
   for key in ('dropout', 'dropout_in', 'weight_dropout'):
     _require(0 <= c[key] < 1, key, c[key], 'a probability in [0, 1)')
   _require(c.no_hidden >= 1, 'no_hidden', c.no_hidden, 'an integer >= 1')

@@ -21,7 +21,9 @@ import torch
 from trainer import checkpointing
 from trainer.errors import RunDirError
 
-# Keys a resumed run may change: they affect where and how fast it runs, not what it computes.
+# Keys a resumed run may change: where and how fast it runs, and for how long, not what each
+# epoch computes. Runs differing only here are one experiment (scripts/launch.py's run names,
+# scripts/results_table.py's rows).
 RESUMABLE_CHANGES = frozenset({
     'resume', 'epochs', 'max_epochs_no_improvement', 'device', 'num_workers', 'data_root',
     'download', 'run_dir', 'wandb_mode', 'wandb_project', 'wandb_entity', 'compile', 'comment',
@@ -48,6 +50,24 @@ def paths(run_dir: str) -> Dict[str, str]:
 def holds_a_run(run_dir: str) -> bool:
   p = paths(run_dir)
   return any(os.path.exists(p[k]) for k in ('config', 'metrics', 'last', 'best'))
+
+
+def finished(run_dir: str, config) -> bool:
+  """Whether the run in run_dir has nothing left to do under config (a mapping): it wrote its
+  summary and reached config's epochs or stopped early. More epochs, or a longer
+  max_epochs_no_improvement, continue a finished run when it resumes."""
+  try:
+    with open(paths(run_dir)['summary']) as f:
+      summary = json.load(f)
+  except (OSError, ValueError):
+    return False
+  if not config['train']:
+    return True
+  completed = summary.get('epochs_completed', 0)
+  # The trainer's early-stop count: epochs since the best one.
+  without_improvement = completed - (summary.get('best_epoch') or 0)
+  return (completed >= config['epochs']
+          or without_improvement >= config['max_epochs_no_improvement'])
 
 
 def check(config) -> str:

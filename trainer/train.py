@@ -1,4 +1,5 @@
-"""Training as published (SPEC section 4), with a complete record and exact resume.
+"""Training as published (trainer.py of github.com/dwromero/ckconv), with a complete record and
+exact resume.
 
     summary = trainer.run(config)     # never reads absl flags: tests call it with a config
 
@@ -11,6 +12,7 @@ import math
 import os
 import random
 import signal
+import sys
 import time
 from typing import Any, Dict, Optional
 
@@ -42,6 +44,7 @@ def run(config) -> Dict[str, Any]:
 
   _seed_everything(config.seed)
   splits = datasets.load(config, resumed['data_state'] if resumed else None)
+  _warn_if_full_batch(config.batch_size, len(splits.train))
   model = models.get_model(config, splits.spec)
   if config.pretrained:
     models.load_checkpoint(model, config.path)
@@ -71,7 +74,7 @@ def resolve_device(name: str) -> torch.device:
     return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
   if name.startswith('cuda') and not torch.cuda.is_available():
     print('WARNING: device=cuda but no CUDA device is available: running on the CPU',
-          flush=True)
+          file=sys.stderr, flush=True)
     return torch.device('cpu')
   return torch.device(name)
 
@@ -91,6 +94,12 @@ def pin_threads(recorded: Optional[int]) -> int:
           f'results; this machine gives it {cores} cores, so it runs slower', flush=True)
   torch.set_num_threads(threads)
   return threads
+
+
+def _warn_if_full_batch(batch_size: int, train_size: int):
+  if batch_size > train_size:
+    print(f'warning: batch_size={batch_size} exceeds the {train_size} training series: every '
+          f'step is one full batch of {train_size}', file=sys.stderr, flush=True)
 
 
 def _seed_everything(seed: int):
