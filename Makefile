@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test clean
+.PHONY: install run test test-pytorch-path clean
 
 install: $(STAMP)
 
@@ -19,6 +19,13 @@ run: install
 
 test: install
 	$(PY) -m pytest -q tests
+
+# The model, speed, reference and C-kernel tests again with the C kernels off: the pure-PyTorch
+# path that every GPU and every machine without a C compiler runs. CI runs it after `make test`.
+PYTORCH_PATH_TESTS := tests/test_ckconv.py tests/test_speed_paths.py tests/test_model.py \
+                      tests/test_reference.py tests/test_native.py
+test-pytorch-path: install
+	CKCONV_NATIVE=0 $(PY) -m pytest -q $(PYTORCH_PATH_TESTS)
 
 clean:
 	rm -rf $(VENV)
