@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-pytorch-path clean
+.PHONY: install run test test-pytorch-path gpu-check clean
 
 install: $(STAMP)
 
@@ -26,6 +26,11 @@ PYTORCH_PATH_TESTS := tests/test_ckconv.py tests/test_speed_paths.py tests/test_
                       tests/test_reference.py tests/test_native.py
 test-pytorch-path: install
 	CKCONV_NATIVE=0 $(PY) -m pytest -q $(PYTORCH_PATH_TESTS)
+
+# The GPU path in one table: tests on CUDA, benchmark, training (scripts/gpu_check.py). Without
+# a GPU it says so and exits 0; ARGS="--smoke" runs the same steps tiny on the CPU.
+gpu-check: install
+	$(PY) scripts/gpu_check.py $(ARGS)
 
 clean:
 	rm -rf $(VENV)
