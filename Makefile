@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test clean
+.PHONY: install run test test-pytorch-path gpu-check clean
 
 install: $(STAMP)
 
@@ -19,6 +19,18 @@ run: install
 
 test: install
 	$(PY) -m pytest -q tests
+
+# The model, speed, reference and C-kernel tests again with the C kernels off: the pure-PyTorch
+# path that every GPU and every machine without a C compiler runs. CI runs it after `make test`.
+PYTORCH_PATH_TESTS := tests/test_ckconv.py tests/test_speed_paths.py tests/test_model.py \
+                      tests/test_reference.py tests/test_native.py
+test-pytorch-path: install
+	CKCONV_NATIVE=0 $(PY) -m pytest -q $(PYTORCH_PATH_TESTS)
+
+# The GPU path in one table: tests on CUDA, benchmark, training (scripts/gpu_check.py). Without
+# a GPU it says so and exits 0; ARGS="--smoke" runs the same steps tiny on the CPU.
+gpu-check: install
+	$(PY) scripts/gpu_check.py $(ARGS)
 
 clean:
 	rm -rf $(VENV)

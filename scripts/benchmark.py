@@ -147,7 +147,8 @@ class Runner:
     self.x, self.y = self.x.to(self.device), self.y.to(self.device)
     ours = impl == 'ours'
     self.amp = ours and args.amp == 'bf16'
-    self.forward = torch.compile(self.model) if ours and args.compile else self.model
+    self.forward = (torch.compile(self.model, backend=args.compile_backend)
+                    if ours and args.compile else self.model)
 
   def _logits(self):
     with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
@@ -268,7 +269,7 @@ def machine(args) -> dict:
           'cpu_count': os.cpu_count(), 'platform': platform.platform(),
           'omp_wait_policy': os.environ.get('OMP_WAIT_POLICY'),
           'mixing': ckconv.mixing_mode(torch.device(args.device)), 'amp': args.amp,
-          'compile': args.compile}
+          'compile': args.compile, 'compile_backend': args.compile_backend}
   try:
     cpuinfo = pathlib.Path('/proc/cpuinfo').read_text()
     info['cpu'] = re.search(r'model name\s*:\s*(.*)', cpuinfo).group(1)
@@ -295,6 +296,9 @@ def parse_args(argv=None):
                       help="override the layer's channel-mixing GEMM for this device")
   parser.add_argument('--amp', default='', choices=('', 'bf16'), help='ours: autocast bf16')
   parser.add_argument('--compile', action='store_true', help='ours: torch.compile the model')
+  parser.add_argument('--compile-backend', default='inductor',
+                      help="--compile's backend (eager or aot_eager: capture without code "
+                           "generation, for a smoke run or to find where a compile fails)")
   parser.add_argument('--json', help='write the results here')
   parser.add_argument('--quick', action='store_true',
                       help='smoke run: the tiny case, one warm-up step, two timed steps')
@@ -328,7 +332,7 @@ def main(argv=None):
         f"torch {info['torch']}, device {args.device}"
         + (f" ({info['gpu']})" if 'gpu' in info else '')
         + f", mixing {info['mixing']}" + (', amp bf16' if args.amp else '')
-        + (', compiled' if args.compile else '')
+        + (f', compiled ({args.compile_backend})' if args.compile else '')
         + f", load average {load_before:.1f} -> {info['load_average'][1]:.1f}\n")
   print(table(results))
   if args.json:

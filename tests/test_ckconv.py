@@ -35,23 +35,23 @@ def test_fft_and_direct_convolution_match_the_definition(length, taps):
 
 
 @pytest.mark.parametrize('length', [5, 8, 161, 784, 1001])
-def test_fft_convolution_equals_conv1d_for_odd_even_short_and_long(length):
+def test_fft_convolution_equals_conv1d_for_odd_even_short_and_long(length, device):
   torch.manual_seed(0)
-  x = torch.randn(2, 3, length, dtype=torch.float64)
-  kernel = torch.randn(4, 3, length, dtype=torch.float64)
-  bias = torch.randn(4, dtype=torch.float64)
+  x = torch.randn(2, 3, length, dtype=torch.float64, device=device)
+  kernel = torch.randn(4, 3, length, dtype=torch.float64, device=device)
+  bias = torch.randn(4, dtype=torch.float64, device=device)
   expected = F.conv1d(F.pad(x, (length - 1, 0)), kernel, bias)
   torch.testing.assert_close(causal_fftconv(x, kernel, bias), expected)
 
 
 @pytest.mark.parametrize('length', [6, 7])
-def test_fft_convolution_gradients(length):
+def test_fft_convolution_gradients(length, device):
   torch.manual_seed(1)
-  x = torch.randn(2, 2, length, dtype=torch.float64, requires_grad=True)
-  kernel = torch.randn(3, 2, length, dtype=torch.float64, requires_grad=True)
-  bias = torch.randn(3, dtype=torch.float64, requires_grad=True)
+  x = torch.randn(2, 2, length, dtype=torch.float64, device=device, requires_grad=True)
+  kernel = torch.randn(3, 2, length, dtype=torch.float64, device=device, requires_grad=True)
+  bias = torch.randn(3, dtype=torch.float64, device=device, requires_grad=True)
   assert torch.autograd.gradcheck(causal_fftconv, (x, kernel, bias))
-  y = torch.randn(2, 3, length, dtype=torch.float64)
+  y = torch.randn(2, 3, length, dtype=torch.float64, device=device)
   grads_fft = torch.autograd.grad((causal_fftconv(x, kernel, bias) * y).sum(), (x, kernel, bias))
   grads_direct = torch.autograd.grad((causal_conv(x, kernel, bias) * y).sum(), (x, kernel, bias))
   for a, b in zip(grads_fft, grads_direct):
@@ -126,13 +126,13 @@ def test_coarser_input_kernel_is_the_training_kernel_subsampled_and_scaled():
   torch.testing.assert_close(layer.sample_kernel(6), full[..., ::2] * 2)
 
 
-def test_one_instance_serves_several_lengths():
-  layer = ckconv()
-  x = torch.randn(2, 2, 40, dtype=torch.float64)
+def test_one_instance_serves_several_lengths(device):
+  layer = ckconv().to(device)
+  x = torch.randn(2, 2, 40, dtype=torch.float64, device=device)
   first = layer(x)
   assert int(layer.train_length) == 40
   assert layer(x[..., ::2]).shape == (2, 3, 20)
-  assert layer(torch.randn(2, 2, 80, dtype=torch.float64)).shape == (2, 3, 80)
+  assert layer(torch.randn(2, 2, 80, dtype=torch.float64, device=device)).shape == (2, 3, 80)
   torch.testing.assert_close(layer(x), first)
   assert int(layer.train_length) == 40
   assert 'train_length' in layer.state_dict()
@@ -149,10 +149,11 @@ def test_train_length_is_set_by_the_first_input_and_restored_from_state():
 
 
 @pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
-def test_runs_in_the_dtype_it_is_moved_to(dtype):
-  layer = CKConv(2, 3).to(dtype)
-  out = layer(torch.randn(2, 2, 25, dtype=dtype))
+def test_runs_in_the_dtype_it_is_moved_to(dtype, device):
+  layer = CKConv(2, 3).to(device, dtype)
+  out = layer(torch.randn(2, 2, 25, dtype=dtype, device=device))
   assert out.dtype == dtype and layer.kernel.dtype == dtype
+  assert out.device.type == layer.kernel.device.type == device.type
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='no CUDA device here')
@@ -167,10 +168,10 @@ def test_runs_on_cuda():
 @pytest.mark.parametrize('activation,norm', [('Sine', ''), ('ReLU', 'LayerNorm'),
                                              ('LeakyReLU', 'BatchNorm'), ('Swish', ''),
                                              ('RandomFourier', '')])
-def test_every_kernel_network_trains(activation, norm):
+def test_every_kernel_network_trains(activation, norm, device):
   layer = CKConv(2, 3, kernelnet_activation_function=activation, kernelnet_norm_type=norm,
-                 weight_dropout=0.1)
-  layer(torch.randn(4, 2, 32)).square().mean().backward()
+                 weight_dropout=0.1).to(device)
+  layer(torch.randn(4, 2, 32, device=device)).square().mean().backward()
   grads = [p.grad for p in layer.parameters()]
   assert all(g is not None and torch.isfinite(g).all() for g in grads)
   assert any(g.abs().sum() > 0 for g in grads)

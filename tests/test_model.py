@@ -36,15 +36,15 @@ def test_get_model_returns_the_bare_module_on_cpu():
   assert all(p.device.type == 'cpu' for p in model.parameters())
 
 
-def test_heads_follow_the_data_description():
+def test_heads_follow_the_data_description(device):
   config = paper_config()
-  x = torch.randn(4, 3, 20)
-  classify = models.get_model(config, DataSpec(3, 7, 20))
+  x = torch.randn(4, 3, 20, device=device)
+  classify = models.get_model(config, DataSpec(3, 7, 20)).to(device)
   assert classify(x).shape == (4, 7)
-  regress = models.get_model(config, DataSpec(3, 1, 20, Task.REGRESSION))
+  regress = models.get_model(config, DataSpec(3, 1, 20, Task.REGRESSION)).to(device)
   assert regress(x).shape == (4,)
   per_step = models.get_model(config, DataSpec(3, 10, 20, Task.PER_STEP_CLASSIFICATION, 5))
-  assert per_step(x).shape == (4, 20, 10)
+  assert per_step.to(device)(x).shape == (4, 20, 10)
 
 
 def test_bfcnn_uses_discrete_kernels_of_cnn_kernel_size():
@@ -109,17 +109,19 @@ def test_model_in_float64_and_dropout_in_only_while_training():
   assert model(x).dtype == torch.float64
 
 
-def test_checkpoint_round_trip(tmp_path):
+def test_checkpoint_round_trip(tmp_path, device):
+  """Saved from the device, loaded into a model on the CPU (as load_checkpoint reads every file)
+  and moved back: the same function."""
   spec = DataSpec(2, 3, 16)
-  model = models.get_model(paper_config(), spec).eval()
-  x = torch.randn(2, 2, 16)
+  model = models.get_model(paper_config(), spec).to(device).eval()
+  x = torch.randn(2, 2, 16, device=device)
   expected = model(x)
   torch.save({'model': model.state_dict(), 'epoch': 3}, tmp_path / 'own.pt')
   torch.save(model.state_dict(), tmp_path / 'plain.pt')
   for name in ('own.pt', 'plain.pt'):
     other = models.get_model(paper_config(), spec).eval()
     models.load_checkpoint(other, str(tmp_path / name))
-    torch.testing.assert_close(other(x), expected)
+    torch.testing.assert_close(other.to(device)(x), expected)
 
 
 def test_checkpoint_errors_name_the_file_and_entries(tmp_path):

@@ -34,19 +34,19 @@ def test_every_checkpoint_loads_into_its_manifest_model(reference_dir):
 
 
 @pytest.mark.parametrize('case', ['smnist_100k', 'chartraj', 'sc_mfcc', 'chartraj_at_half_rate'])
-def test_golden_logits(reference_dir, case):
+def test_golden_logits(reference_dir, case, device):
   golden = torch.load(reference_dir / 'golden_logits.pt', map_location='cpu', weights_only=True)
   golden = golden[case]
   model = model_for(manifest(reference_dir)[golden['checkpoint']])
   models.load_checkpoint(model, str(reference_dir / 'checkpoints' / golden['checkpoint']))
   with torch.no_grad():
-    logits = model.eval()(golden['input'])
+    logits = model.to(device).eval()(golden['input'].to(device)).cpu()
   relative_error = (logits - golden['logits']).norm() / golden['logits'].norm()
   assert relative_error <= 1e-4
   assert torch.equal(logits.argmax(1), golden['logits'].argmax(1))
 
 
-def test_odd_length_checkpoint_needs_the_published_fft(reference_dir):
+def test_odd_length_checkpoint_needs_the_published_fft(reference_dir, device):
   """sc_mfcc (161 steps) was trained with the published odd-length FFT; the exact one differs."""
   golden = torch.load(reference_dir / 'golden_logits.pt', map_location='cpu',
                       weights_only=True)['sc_mfcc']
@@ -56,5 +56,5 @@ def test_odd_length_checkpoint_needs_the_published_fft(reference_dir):
     if isinstance(m, models.CKConv):
       m.published_fft_odd_lengths = False
   with torch.no_grad():
-    logits = model.eval()(golden['input'])
+    logits = model.to(device).eval()(golden['input'].to(device)).cpu()
   assert (logits - golden['logits']).norm() / golden['logits'].norm() > 1e-2

@@ -49,15 +49,16 @@ def test_both_mixing_modes_equal_the_direct_convolution_with_gradients(monkeypat
 
 
 @pytest.mark.parametrize('n', [17, 18, 20])
-def test_spectral_functions_have_exact_gradients(n):
+def test_spectral_functions_have_exact_gradients(n, device):
   """Each autograd function alone, in PyTorch's complex-gradient convention (gradcheck)."""
   torch.manual_seed(n)
-  x = torch.randn(2, 3, 9, dtype=torch.float64, requires_grad=True)
-  k_f = ckconv.kernel_spectrum(torch.randn(4, 3, 9, dtype=torch.float64), n).requires_grad_()
+  float64 = dict(dtype=torch.float64, device=device)
+  x = torch.randn(2, 3, 9, **float64, requires_grad=True)
+  k_f = ckconv.kernel_spectrum(torch.randn(4, 3, 9, **float64), n).requires_grad_()
   conv = lambda a, b: ckconv.spectral_conv(a, b, n)
   assert torch.autograd.gradcheck(conv, (x, k_f), fast_mode=True)
-  basis = torch.randn(5, 9, dtype=torch.float64, requires_grad=True)
-  coeffs = torch.randn(12, 5, dtype=torch.float64, requires_grad=True)
+  basis = torch.randn(5, 9, **float64, requires_grad=True)
+  coeffs = torch.randn(12, 5, **float64, requires_grad=True)
   factored = lambda b, c: ckconv.factored_kernel_spectrum(b, c, 3, n)
   assert torch.autograd.gradcheck(factored, (basis, coeffs), fast_mode=True)
   torch.testing.assert_close(factored(basis, coeffs),
@@ -66,14 +67,16 @@ def test_spectral_functions_have_exact_gradients(n):
 
 @pytest.mark.parametrize('activation', ['Sine', 'RandomFourier'])
 @pytest.mark.parametrize('length', [40, 81, 20])  # training length 40: same, denser, coarser
-def test_factored_kernel_path_equals_the_sampled_kernel_path(monkeypatch, activation, length):
+def test_factored_kernel_path_equals_the_sampled_kernel_path(monkeypatch, activation, length,
+                                                            device):
   """The FFT path transforms the kernel network's last hidden layer instead of the kernel."""
   torch.manual_seed(0)
   layer = models.CKConv(3, 4, kernelnet_no_hidden=6, kernelnet_activation_function=activation,
-                        kernelnet_omega_0=5.0).double()
-  layer(torch.randn(1, 3, 40, dtype=torch.float64))  # training length 40
-  x = torch.randn(2, 3, length, dtype=torch.float64)
-  y = torch.randn(2, 4, length, dtype=torch.float64)
+                        kernelnet_omega_0=5.0).to(device, torch.float64)
+  float64 = dict(dtype=torch.float64, device=device)
+  layer(torch.randn(1, 3, 40, **float64))  # training length 40
+  x = torch.randn(2, 3, length, **float64)
+  y = torch.randn(2, 4, length, **float64)
   assert layer._factored()  # 7 signals < 12 kernel rows
   factored = layer(x)
   params = list(layer.parameters())
@@ -155,10 +158,10 @@ def uncached_logits(model, x):
     return model(x).detach()
 
 
-def test_eval_cache_returns_identical_outputs_and_skips_the_kernel_network():
-  model = tiny_model().eval()
+def test_eval_cache_returns_identical_outputs_and_skips_the_kernel_network(device):
+  model = tiny_model().to(device).eval()
   calls = kernel_net_calls(model)
-  x = torch.randn(4, 2, 50)
+  x = torch.randn(4, 2, 50, device=device)
   with torch.no_grad():
     first = model(x)
     n_first = len(calls)
@@ -171,9 +174,9 @@ def test_eval_cache_returns_identical_outputs_and_skips_the_kernel_network():
   torch.testing.assert_close(first, uncached_logits(model, x), rtol=1e-5, atol=1e-6)
 
 
-def test_eval_cache_is_invalidated_by_an_optimizer_step():
-  model = tiny_model()
-  x = torch.randn(4, 2, 50)
+def test_eval_cache_is_invalidated_by_an_optimizer_step(device):
+  model = tiny_model().to(device)
+  x = torch.randn(4, 2, 50, device=device)
   model.eval()
   with torch.no_grad():
     before = model(x)
@@ -256,27 +259,28 @@ def test_dropout_keeps_one_minus_p_and_scales():
 BF16_LOGIT_RTOL = 2e-2
 
 
-def test_bf16_autocast_matches_float32():
+def test_bf16_autocast_matches_float32(device):
   """Logits under bf16 autocast within 2e-2 relative error of float32; CKConv exactly float32."""
-  model = tiny_model(in_channels=2).eval()
-  x = torch.randn(8, 2, 64)
+  model = tiny_model(in_channels=2).to(device).eval()
+  x = torch.randn(8, 2, 64, device=device)
   with torch.no_grad():
     expected = model(x)
-    with torch.autocast('cpu', dtype=torch.bfloat16):
+    with torch.autocast(device.type, dtype=torch.bfloat16):
       got = model(x)
   error = ((got.float() - expected).norm() / expected.norm()).item()
   assert error <= BF16_LOGIT_RTOL, error
   layer = model.blocks[0].conv1
-  with torch.autocast('cpu', dtype=torch.bfloat16):
+  with torch.autocast(device.type, dtype=torch.bfloat16):
     inside = layer(x.bfloat16())
   assert inside.dtype == torch.float32  # the layer itself stays float32
   torch.testing.assert_close(inside, layer(x.bfloat16().float()), rtol=0, atol=0)
 
 
-def test_bf16_autocast_trains():
-  model = tiny_model(dropout=0.1).train()
-  with torch.autocast('cpu', dtype=torch.bfloat16):
-    loss = F.cross_entropy(model(torch.randn(4, 2, 32)).float(), torch.tensor([0, 1, 2, 0]))
+def test_bf16_autocast_trains(device):
+  model = tiny_model(dropout=0.1).to(device).train()
+  with torch.autocast(device.type, dtype=torch.bfloat16):
+    loss = F.cross_entropy(model(torch.randn(4, 2, 32, device=device)).float(),
+                           torch.tensor([0, 1, 2, 0], device=device))
   loss.backward()
   assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
 
@@ -289,12 +293,12 @@ def loss_and_gradients(model, loss):
   return {'loss': loss, **{name: p.grad for name, p in model.named_parameters()}}
 
 
-def test_compiled_model_matches_eager():
+def test_compiled_model_matches_eager(device):
   """Tiny model, one compile (train mode: forward and backward graphs), against the eager model
   in float64."""
-  model = tiny_model().train()  # dropout 0: deterministic
+  model = tiny_model().to(device).train()  # dropout 0: deterministic
   eager = float64_copy(model)
-  x = torch.randn(2, 2, 16)
+  x = torch.randn(2, 2, 16, device=device)
   try:
     compiled = torch.compile(model)
     loss = compiled(x).square().sum()
