@@ -15,7 +15,7 @@ import torch
 import torch.utils.data
 
 from datasets import download, preprocessing
-from datasets.base import DataError, DataSpec, Splits, protocol
+from datasets.base import DataError, DataSpec, Splits, options, protocol
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 SIDE, PAD = 32, 4
@@ -89,12 +89,12 @@ def read_split(data_root: str, train: bool) -> Tuple[torch.Tensor, torch.Tensor]
 
 
 @protocol(validation_split=0.0)  # the test split doubles as validation, as published
+@options('augment')
 class CIFAR10:
   """sCIFAR10, optionally augmented (augment=True)."""
 
   @classmethod
   def describe(cls, config) -> DataSpec:
-    preprocessing.check_options(config, 'CIFAR10', augment=True)
     return DataSpec(in_channels=CHANNELS, num_outputs=CLASSES, seq_length=SIDE * SIDE)
 
   @classmethod

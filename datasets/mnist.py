@@ -109,7 +109,6 @@ class MNIST:
 
   @classmethod
   def describe(cls, config) -> DataSpec:
-    preprocessing.check_options(config, 'MNIST')
     return DataSpec(in_channels=1, num_outputs=CLASSES, seq_length=LENGTH)
 
   @classmethod

@@ -19,34 +19,7 @@ import torch.utils.data
 from datasets.base import DataError
 
 DROP_SEED = 56789  # the published generator seed for dropped time steps
-NORMALIZATIONS = ('per_time_step', 'per_channel')
 CHUNK = 1024  # series per chunk in the chunked passes: ~64 MB of raw SpeechCommands
-
-
-def check_options(config, dataset: str, drop: bool = False, rates: bool = False,
-                  augment: bool = False) -> None:
-  """DataError unless the data options set in `config` apply to `dataset`."""
-  if config.drop_rate and not drop:
-    raise DataError(f'drop_rate={config.drop_rate} does not apply to {dataset}: only '
-                    'CharTrajectories, UEA and raw SpeechCommands (mfcc=False) drop data; '
-                    'set --config.drop_rate=0')
-  if not 0 <= config.drop_rate < 100:
-    raise DataError(f'drop_rate={config.drop_rate} is a percentage of dropped time steps; '
-                    'set it in [0, 100)')
-  if config.augment and not augment:
-    raise DataError(f'augment=True does not apply to {dataset}: only CIFAR10 is augmented; '
-                    'set --config.augment=False')
-  if (config.sr_train != 1 or config.sr_test != 0) and not rates:
-    raise DataError(f'sr_train={config.sr_train}, sr_test={config.sr_test} do not apply to '
-                    f'{dataset}: only CharTrajectories, UEA and raw SpeechCommands are '
-                    'subsampled; set --config.sr_train=1 --config.sr_test=0')
-  if not (isinstance(config.sr_train, int) and config.sr_train >= 1
-          and isinstance(config.sr_test, int) and config.sr_test >= 0):
-    raise DataError(f'sr_train={config.sr_train!r} must be an integer >= 1 and '
-                    f'sr_test={config.sr_test!r} an integer >= 0 (0: the same as sr_train)')
-  if config.normalization is not None and config.normalization not in NORMALIZATIONS:
-    raise DataError(f'normalization={config.normalization!r} is unknown; valid: '
-                    f'{", ".join(NORMALIZATIONS)}')
 
 
 def split_rates(config) -> Dict[str, int]:
@@ -125,11 +98,11 @@ def train_validation_test(config, train_x, train_y, test_x, test_y):
   """TensorDatasets (train, validation, test) for data with an official train/test split.
 
   validation_split > 0: a stratified fraction of the training set, drawn from the seed, is
-  held out. 0 (published protocol): the test split doubles as validation.
+  held out. 0 (published protocol): validation is None, the test split doubles as validation.
   """
   test = torch.utils.data.TensorDataset(test_x, test_y)
   if not config.validation_split:
-    return torch.utils.data.TensorDataset(train_x, train_y), test, test
+    return torch.utils.data.TensorDataset(train_x, train_y), None, test
   kept, held = (torch.from_numpy(i) for i in
                 hold_out(train_y, config.validation_split, config.seed))
   return (torch.utils.data.TensorDataset(train_x[kept], train_y[kept]),

@@ -21,7 +21,7 @@ import scipy.io.wavfile
 import torch
 
 from datasets import cache, download, preprocessing
-from datasets.base import DataError, DataSpec, Splits, protocol
+from datasets.base import DataError, DataSpec, Splits, options, protocol
 
 WORDS = ('yes', 'no', 'up', 'down', 'left', 'right', 'on', 'off', 'stop', 'go')
 RATE, LENGTH = 16000, 16000
@@ -131,13 +131,14 @@ def build(config) -> Dict[str, torch.Tensor]:
 
 
 @protocol(normalization='per_time_step')  # as published; the split is 70/15/15
+# MFCC features are computed from the complete waveforms, so only raw ones drop steps; MFCC
+# accepts and ignores sr_train and sr_test (with a warning), as the published code did.
+@options('sr_train', 'sr_test', drop_rate={'mfcc': False})
 class SpeechCommands:
   """The ten-word SpeechCommands task: mfcc=True (20 x 161) or raw waveforms (1 x 16000)."""
 
   @classmethod
   def describe(cls, config) -> DataSpec:
-    preprocessing.check_options(config, 'MFCC SpeechCommands' if config.mfcc else
-                                'SpeechCommands', drop=not config.mfcc, rates=True)
     if config.mfcc:
       return DataSpec(in_channels=MFCC_CHANNELS, num_outputs=len(WORDS), seq_length=MFCC_LENGTH)
     return DataSpec(in_channels=1 + bool(config.drop_rate), num_outputs=len(WORDS),

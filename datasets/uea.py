@@ -16,13 +16,13 @@ Dropped steps, normalisation, mask and subsampling follow datasets/preprocessing
 import pathlib
 import shutil
 import zipfile
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
 
 from datasets import cache, download, preprocessing
-from datasets.base import DataError, DataSpec, Splits, protocol
+from datasets.base import DataError, DataSpec, Splits, options, protocol
 
 ARCHIVE_URL = 'https://timeseriesclassification.com/aeon-toolkit/{name}.zip'
 PROTOCOLS = ('official', 'pooled')
@@ -148,35 +148,36 @@ def load_splits(config, name: str, protocol: str) -> Splits:
   train_x = data['train'].tensors[0]
   classes = 1 + max(int(tensors[f'{split}_y'].max()) for split in data)
   spec = DataSpec(in_channels=train_x.shape[1], num_outputs=classes, seq_length=train_x.shape[2])
-  return Splits(train=data['train'], validation=data.get('validation', data['test']),
-                test=data['test'], spec=spec)
+  return Splits(train=data['train'], validation=data.get('validation'), test=data['test'],
+                spec=spec)
 
 
 # Per channel: UEA sets mix channels on different scales. The official split has no
 # validation set; 15% of TRAIN, stratified, is held out (ignored by uea_split='pooled').
 @protocol(validation_split=0.15, normalization='per_channel')
+@options('drop_rate', 'sr_train', 'sr_test')
 class UEA:
   """Any UEA archive set, chosen by uea_name, with uea_split 'official' or 'pooled'."""
 
   @classmethod
-  def describe(cls, config) -> DataSpec:
-    # The shape depends on the files, so this reads the (cached) data.
-    return cls.load(config).spec
+  def describe(cls, config) -> Optional[DataSpec]:
+    # Options checked (by @protocol), but the shape depends on the files: `load` reports it,
+    # so that a run reads its data once.
+    return None
 
   @classmethod
   def load(cls, config, state=None) -> Splits:
-    preprocessing.check_options(config, 'UEA', drop=True, rates=True)
     return load_splits(config, config.uea_name, config.uea_split)
 
 
 @protocol(normalization='per_time_step')  # as published; the split is 70/15/15
+@options('drop_rate', 'sr_train', 'sr_test')
 class CharTrajectories:
   """UEA CharacterTrajectories with the published protocol: pooled, then split 70/15/15."""
   NAME, CHANNELS, CLASSES, LENGTH = 'CharacterTrajectories', 3, 20, 182
 
   @classmethod
   def describe(cls, config) -> DataSpec:
-    preprocessing.check_options(config, 'CharTrajectories', drop=True, rates=True)
     return DataSpec(in_channels=cls.CHANNELS + bool(config.drop_rate), num_outputs=cls.CLASSES,
                     seq_length=preprocessing.subsampled_length(cls.LENGTH, config.sr_train))
 

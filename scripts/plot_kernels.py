@@ -146,9 +146,10 @@ def default_train_length(config, checkpoint: str) -> int:
   """The data set's fixed training length, for files without a train_length buffer."""
   import datasets
   try:
-    length = datasets.describe(config).seq_length
-  except Exception:  # data sets whose length depends on their files need them; ask instead
-    length = 0
+    spec = datasets.describe(config)  # None where the length depends on the data files
+  except datasets.DataError:  # a config the data set refuses: ask instead
+    spec = None
+  length = spec.seq_length if spec else 0
   if not length:
     raise PlotError(f'{checkpoint} stores no train_length: pass --train-length=<input length '
                     'it was trained on> (e.g. 784 for sMNIST)')

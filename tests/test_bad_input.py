@@ -34,7 +34,7 @@ CASES = [
      'validation_split=0.1 does not apply to CharTrajectories'),
     ('dropout 1.5', ['--config.dropout=1.5'], 'dropout=1.5 is invalid'),
     ('drop_rate 150', ['--config.dataset=CharTrajectories', '--config.drop_rate=150'],
-     'drop_rate=150 is a percentage'),
+     'drop_rate=150 is invalid; expected a percentage'),
     ('drop_rate on MNIST', ['--config.dataset=MNIST', '--config.drop_rate=30'],
      'drop_rate=30 does not apply to MNIST'),
     ('test without a model', ['--config.train=False'], 'train=False only tests'),

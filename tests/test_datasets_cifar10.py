@@ -26,7 +26,7 @@ def test_pixels_are_totensor_normalize_read_row_by_row(cifar):
   splits = CIFAR10.load(fake_data.data_config(root, dataset='CIFAR10'))
   assert (splits.spec.in_channels, splits.spec.num_outputs, splits.spec.seq_length) == (3, 10, 1024)
   assert (len(splits.train), len(splits.test)) == (50, 10)
-  assert splits.validation is splits.test
+  assert splits.validation_is_test and splits.validation is splits.test
   transform = T.Compose([T.ToTensor(), T.Normalize(MEAN, STD)])
   x, y = splits.train.tensors
   for i in (0, 49):

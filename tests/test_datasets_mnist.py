@@ -35,7 +35,7 @@ def test_pixels_are_totensor_normalize_read_row_by_row(mnist):
     for i in (0, len(images) - 1):
       expected = transform(PIL.Image.fromarray(images[i], mode='L'))  # (1, 28, 28)
       assert torch.equal(x[i], expected.reshape(1, 784))
-  assert splits.validation is splits.test  # the published protocol
+  assert splits.validation_is_test and splits.validation is splits.test  # published protocol
   assert splits.state == {}
 
 
@@ -43,6 +43,7 @@ def test_validation_split_holds_out_part_of_train(mnist):
   root, _ = mnist
   splits = MNIST.load(fake_data.data_config(root, validation_split=1 / 3))
   assert (len(splits.train), len(splits.validation), len(splits.test)) == (20, 10, 10)
+  assert not splits.validation_is_test
   assert sorted(splits.validation.tensors[1].tolist()) == list(range(10))  # stratified
 
 

@@ -106,18 +106,7 @@ def test_subsampling_keeps_every_nth_step():
   assert preprocessing.every_nth(x, 1) is x
 
 
-def test_options_that_do_not_apply_are_refused(tmp_path):
-  with pytest.raises(DataError, match='drop_rate'):
-    preprocessing.check_options(data_config(tmp_path, drop_rate=30), 'MNIST')
-  with pytest.raises(DataError, match='augment'):
-    preprocessing.check_options(data_config(tmp_path, augment=True), 'MNIST')
-  with pytest.raises(DataError, match='sr_train'):
-    preprocessing.check_options(data_config(tmp_path, sr_train=2), 'MNIST')
-  with pytest.raises(DataError, match='normalization'):
-    preprocessing.check_options(data_config(tmp_path, normalization='global'), 'UEA',
-                                drop=True, rates=True)
-  preprocessing.check_options(data_config(tmp_path, drop_rate=30, sr_train=2), 'UEA',
-                              drop=True, rates=True)
+def test_test_split_is_subsampled_at_sr_test_else_at_sr_train(tmp_path):
   assert preprocessing.split_rates(data_config(tmp_path, sr_train=2)) == \
       dict(train=2, validation=2, test=2)
   assert preprocessing.split_rates(data_config(tmp_path, sr_train=2, sr_test=1))['test'] == 1

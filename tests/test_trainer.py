@@ -102,6 +102,19 @@ def test_early_stop_after_epochs_without_improvement(tmp_path, monkeypatch):
   assert len(tests_run) == 3 + 1  # at each new best, and once more at the end
 
 
+def test_the_default_run_reads_its_data_once(tmp_path, monkeypatch):
+  # The default experiment is a UEA set, whose shape depends on its files: checking the config
+  # must not read them, only loading the splits does.
+  import datasets.uea
+  reads = []
+  load_splits = datasets.uea.load_splits
+  monkeypatch.setattr(datasets.uea, 'load_splits',
+                      lambda *args: reads.append(args[1:]) or load_splits(*args))
+  summary = trainer.run(small_config(tmp_path, epochs=0))
+  assert reads == [('JapaneseVowels', 'official')]
+  assert (summary['num_train'], summary['num_test']) == (229, 370)
+
+
 def test_run_dir_is_complete_and_never_overwritten(tmp_path):
   config = small_config(tmp_path)
   summary = trainer.run(config)

@@ -1,7 +1,8 @@
 """The rules a config must satisfy, checked before any work, and the config a run executes.
 
-General keys are checked here; each data set checks the data options it supports
-(`describe`), so every rule lives in exactly one place.
+General keys are checked here; the data keys (validation_split, normalization, drop_rate,
+sr_train/sr_test, augment, ...) against the named data set's own declarations
+(`datasets.describe`, which reads no data), so every rule lives in exactly one place.
 
     config = resolve(config)   # checked; data protocol and checkpoint implications filled in
 """
@@ -54,8 +55,6 @@ def check_config(config) -> None:
            c.max_epochs_no_improvement, 'an integer >= 1')
   _require(c.clip >= 0, 'clip', c.clip, 'a norm >= 0 (0: no clipping)')
   _require(c.weight_decay >= 0, 'weight_decay', c.weight_decay, 'a value >= 0')
-  _require(c.validation_split is None or 0 <= c.validation_split < 1, 'validation_split',
-           c.validation_split, 'a fraction in [0, 1)')
   _require(c.num_workers >= 0, 'num_workers', c.num_workers, 'an integer >= 0')
   _require(c.optimizer_momentum >= 0, 'optimizer_momentum', c.optimizer_momentum, 'a value >= 0')
   _require(c.cnn_kernel_size >= 0, 'cnn_kernel_size', c.cnn_kernel_size, 'an integer >= 0')
@@ -71,7 +70,7 @@ def check_config(config) -> None:
   if not c.train and not c.pretrained:
     raise ConfigError('train=False only tests a trained model: add --config.pretrained=True '
                       '--config.path=<checkpoint>')
-  datasets.describe(c)  # the data set's own options: drop_rate, sr_train/sr_test, augment, ...
+  datasets.describe(c)  # the data set's own keys and their values; reads no data
 
 
 def resolve(config):

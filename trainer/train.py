@@ -152,7 +152,7 @@ class Session:
     self.objective = Objective(splits.spec)
     self.data = {name: batches.place(getattr(splits, name), device)
                  for name in ('train', 'validation', 'test')}
-    self.test_is_validation = splits.test is splits.validation
+    self.test_is_validation = splits.validation_is_test
     self.network = self._wrap(model)
     self.optimizer = make_optimizer(model, config)
     self.scheduler = make_scheduler(self.optimizer, config)
