@@ -12,6 +12,8 @@ from absl import app
 from absl import flags
 from ml_collections import config_flags
 
+from flag_errors import flag_error_message
+
 EXIT_BAD_INPUT = 2  # as trainer.EXIT_BAD_INPUT; the trainer is imported after parsing
 # What a bad --config or --config.<key> raises while it is read (ml_collections reads the
 # overrides as soon as the flag is defined, so definition is guarded too).
@@ -23,24 +25,6 @@ def fail(message: str, code: int):
   """One line, no traceback, a non-zero exit."""
   print(f'error: {message}', file=sys.stderr, flush=True)
   sys.exit(code)
-
-
-def flag_error_message(error: BaseException) -> str:
-  """ml_collections nests its messages ("'lrr'\nDid you mean..."): flatten them to one line."""
-  while error.args and isinstance(error.args[0], BaseException):
-    error = error.args[0]
-  if isinstance(error, config_flags.config_flags.FlagOrderError):
-    return (f'{error}: put --config=<file> before the --config.<key> overrides, e.g. '
-            '--config=configs/smnist.py --config.seed=3')
-  text = str(error.args[0]) if error.args else type(error).__name__
-  lines = [line.strip() for line in text.splitlines() if line.strip()]
-  if isinstance(error, (KeyError, AttributeError)):
-    return 'unknown config key ' + '; '.join(lines)
-  if isinstance(error, OSError):
-    return f'cannot load the config file: {lines[-1]}'
-  if any(line.startswith('Traceback') for line in lines):  # get_config() itself raised
-    return f'{lines[0].split(":")[0]}: {lines[-1]}'
-  return '; '.join(lines)
 
 
 def config_help() -> str:

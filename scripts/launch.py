@@ -130,13 +130,18 @@ def _compact(value: str) -> str:
 def resolved_config(spec: str, overrides: Overrides = ()):
   """The config run_experiment.py builds from `--config=spec --config.<key>=<value>...`.
 
-  The same absl / ml_collections parsing, so a misspelt key or a value of the wrong type fails
-  here, before anything is submitted.
+  The same absl / ml_collections parsing and the same error text, so a misspelt key or a value
+  of the wrong type fails here, before anything is submitted, as the job would fail.
   """
   from absl import flags
   from ml_collections import config_flags
-  argv = ['run_experiment.py', f'--config={spec}'] + [f'--config.{k}={v}' for k, v in overrides]
+  from flag_errors import flag_error_message
+  argv = (['run_experiment.py', f'--config={shown_spec(spec)}']
+          + [f'--config.{k}={v}' for k, v in overrides])
   values = flags.FlagValues()
+  # ml_collections loads every config file into the one module 'config_config', over the last
+  # file's names: drop it, or a file without get_config() would run the previous file's.
+  sys.modules.pop('config_config', None)
   try:
     with warnings.catch_warnings():  # ml_collections loads config files with a deprecated API
       warnings.simplefilter('ignore', DeprecationWarning)
@@ -146,27 +151,19 @@ def resolved_config(spec: str, overrides: Overrides = ()):
     config = values.config
     config.dataset  # a config file that failed to load raises here
   except Exception as e:  # absl and ml_collections raise many types; all are bad input
-    raise LaunchError(f'{point_label(spec, overrides)}: {one_line(e)}') from None
+    raise LaunchError(f'{point_label(spec, overrides)}: {flag_error_message(e)}') from None
   return config
+
+
+def shown_spec(spec: str) -> str:
+  """'configs/smnist.py:1m': a config spec as the user wrote it (relative to here)."""
+  path, sep, variant = spec.partition(':')
+  return os.path.relpath(path) + sep + variant
 
 
 def point_label(spec: str, overrides: Overrides) -> str:
   """'configs/smnist.py dropout=0.1': a grid point as the user wrote it."""
-  path, sep, variant = spec.partition(':')
-  return ' '.join([os.path.relpath(path) + sep + variant] + [f'{k}={v}' for k, v in overrides])
-
-
-def one_line(error: BaseException) -> str:
-  """ml_collections nests its errors and embeds tracebacks: keep the message that matters."""
-  while error.args and isinstance(error.args[0], BaseException):
-    error = error.args[0]
-  text = str(error.args[0]) if error.args else type(error).__name__
-  lines = [line.strip() for line in str(text).splitlines() if line.strip()]
-  if isinstance(error, (KeyError, AttributeError)):
-    return 'unknown config key ' + '; '.join(lines)
-  if any(line.startswith('Traceback') for line in lines):  # get_config() itself raised
-    return lines[-1]
-  return '; '.join(lines)
+  return ' '.join([shown_spec(spec)] + [f'{k}={v}' for k, v in overrides])
 
 
 # ---- One run: the callable submitit pickles --------------------------------------------------

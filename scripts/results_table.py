@@ -9,18 +9,22 @@ experiment: one row with the number of runs and the mean ± standard deviation (
 of the selected model's test value of its task's headline metric (`headline`): the recall
 accuracy for Copy memory, the MSE for the Adding problem, the ROC AUC where the run reports it,
 else the accuracy; accuracies in percent. One table per headline metric; within a data set the
-best experiment comes first and, when there are several, in bold. The paper's number (the
-paper's tables) is matched by data set and the keys that tell its rows apart (permuted,
-no_hidden, mfcc, drop_rate, sr_train). `--plot` draws the learning curves (metrics.jsonl) to one
-PNG per data set: a panel per metric, a mean curve with a ± std band per experiment.
+best experiment comes first and, when there are several, in bold. The paper's numbers are the
+PAPER_RESULTS of the config files (configs/<x>.py), matched by data set (sMNIST, pMNIST, ...,
+SpeechCommands MFCC or raw) and the keys that tell its rows apart (no_hidden, drop_rate,
+sr_train). `--plot` draws the learning curves (metrics.jsonl) to one PNG per data set: a panel
+per metric, a mean curve with a ± std band per experiment.
 """
 import argparse
 import csv
+import functools
+import importlib
 import itertools
 import json
 import math
 import os
 import pathlib
+import pkgutil
 import re
 import statistics
 import sys
@@ -39,18 +43,8 @@ from trainer.run_dir import RESUMABLE_CHANGES  # noqa: E402  (the repository roo
 # it resumes (where it runs, epochs: the launcher's run names leave the same keys out).
 NOT_THE_EXPERIMENT = RESUMABLE_CHANGES | {'seed'}
 
-# The paper's tables: (keys a run must match, test accuracy % in the paper).
-PAPER = (
-    (dict(dataset='MNIST', permuted=False, no_hidden=30), 99.31),
-    (dict(dataset='MNIST', permuted=False, no_hidden=100), 99.32),
-    (dict(dataset='MNIST', permuted=True, no_hidden=30), 98.00),
-    (dict(dataset='MNIST', permuted=True, no_hidden=100), 98.54),
-    (dict(dataset='CIFAR10', no_hidden=30), 62.25),
-    (dict(dataset='CIFAR10', no_hidden=100), 63.74),
-    (dict(dataset='CharTrajectories', no_hidden=30, drop_rate=0, sr_train=1), 99.53),
-    (dict(dataset='SpeechCommands', mfcc=True, no_hidden=30), 95.27),
-    (dict(dataset='SpeechCommands', mfcc=False, no_hidden=30, drop_rate=0, sr_train=1), 71.66),
-)
+# What tells the paper's rows of one data set (as `dataset_name` names it) apart.
+PAPER_ROW_KEYS = ('no_hidden', 'drop_rate', 'sr_train')
 
 
 class TableError(Exception):
@@ -138,11 +132,24 @@ def format_value(value) -> str:
   return str(value)
 
 
+def paper_row(config: Dict) -> Tuple:
+  """('sMNIST', 100, 0, 1): the data set and the keys that tell the paper's rows apart."""
+  return (dataset_name(config),) + tuple(config.get(k) for k in PAPER_ROW_KEYS)
+
+
+@functools.lru_cache(maxsize=None)
+def paper_results() -> Dict[Tuple, float]:
+  """{paper_row: test accuracy %} of every variant a config file reports (its PAPER_RESULTS)."""
+  results = {}
+  for module in pkgutil.iter_modules([str(ROOT / 'configs')]):
+    config_file = importlib.import_module(f'configs.{module.name}')
+    for variant, accuracy in getattr(config_file, 'PAPER_RESULTS', {}).items():
+      results[paper_row(config_file.get_config(variant).to_dict())] = accuracy
+  return results
+
+
 def paper_accuracy(config: Dict) -> Optional[float]:
-  for keys, accuracy in PAPER:
-    if all(config.get(k) == v for k, v in keys.items()):
-      return accuracy
-  return None
+  return paper_results().get(paper_row(config))
 
 
 # ---- The metric each task is judged by ------------------------------------------------------

@@ -23,7 +23,10 @@ CASES = [
     ('misspelt key', ['--config.lrr=0.1'], 'Did you mean "lr"'),
     ('value of the wrong type', ['--config.batch_size=abc'], "--config.batch_size=abc"),
     ('missing config file', ['--config=configs/nope.py'], 'configs/nope.py'),
-    ('unknown config variant', ['--config=configs/pmnist.py:2m'], 'valid'),
+    ('unknown config variant', ['--config=configs/pmnist.py:2m'],
+     "flag --config=configs/pmnist.py:2m: ValueError: unknown variant '2m'"),
+    ('config file without get_config', ['--config={tmp}/typo.py'],
+     'cannot load the config file: it defines no get_config()'),
     ('negative learning rate', ['--config.lr=-0.1'], 'lr=-0.1 is invalid'),
     ('zero batch size', ['--config.batch_size=0'], 'batch_size=0 is invalid'),
     ('zero epochs', ['--config.epochs=0'], 'epochs=0 is invalid; expected an integer >= 1'),
@@ -63,6 +66,7 @@ CASES = [
 
 def prepare(tmp: pathlib.Path):
   (tmp / 'junk.pt').write_bytes(b'\x00garbage, not a checkpoint')
+  (tmp / 'typo.py').write_text('def get_confg():\n  return None\n')
   (tmp / 'taken').mkdir()
   (tmp / 'taken' / 'config.json').write_text('{"config": {}}')
 

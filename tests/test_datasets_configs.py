@@ -1,5 +1,7 @@
 """The paper's experiment configs: every row of SPEC.md section 5, and their data shapes."""
 import importlib
+import pathlib
+import re
 
 import pytest
 
@@ -30,6 +32,10 @@ ROWS = {
     'speech_commands_raw:drop50': (30, 31.700745675276966, 0, 0, 0.0001, 0, 32, 300, 20),
     'speech_commands_raw:drop70': (30, 23.29255834358289, 0.1, 0.1, 0, 0.1, 32, 300, 20),
 }
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+# The config files of the paper's classification rows: each holds their PAPER_RESULTS.
+PAPER_CONFIG_FILES = ('smnist', 'pmnist', 'scifar10', 'char_trajectories', 'speech_commands_mfcc',
+                      'speech_commands_raw')
 # file:variant -> (in_channels, classes, training length), as the model will be built.
 SHAPES = {
     'smnist:100k': (1, 10, 784), 'pmnist:1m': (1, 10, 784), 'scifar10:100k': (3, 10, 1024),
@@ -86,3 +92,33 @@ def test_described_shapes_need_no_data(name, tmp_path):
   spec = datasets.describe(c)
   assert (spec.in_channels, spec.num_outputs, spec.seq_length) == SHAPES[name]
   assert list(tmp_path.iterdir()) == []
+
+
+def readme_paper_accuracies() -> dict:
+  """{config file: the accuracies (%) in its row of README.md's data-set table, in order}."""
+  lines = (ROOT / 'README.md').read_text().split('## Data sets', 1)[1].splitlines()
+  header = next(i for i, line in enumerate(lines) if line.startswith('| Experiment |'))
+  column = [c.strip() for c in lines[header].split('|')].index('Paper test acc.')
+  quoted = {}
+  for line in lines[header + 2:]:
+    if not line.startswith('|'):
+      break
+    cells = [c.strip() for c in line.split('|')]
+    config_file = re.search(r'configs/(\w+)\.py', cells[2]).group(1)
+    quoted[config_file] = [float(x) for x in re.findall(r'(\d+\.\d+)%', cells[column])]
+  return quoted
+
+
+def test_readme_quotes_the_paper_results_of_the_config_files():
+  quoted = readme_paper_accuracies()
+  assert set(PAPER_CONFIG_FILES) <= set(quoted)
+  for config_file, accuracies in quoted.items():  # the other rows quote no accuracy
+    module = importlib.import_module(f'configs.{config_file}')
+    assert accuracies == list(getattr(module, 'PAPER_RESULTS', {}).values()), config_file
+
+
+@pytest.mark.parametrize('name', PAPER_CONFIG_FILES)
+def test_paper_results_name_variants_of_their_config_file(name):
+  module = importlib.import_module(f'configs.{name}')
+  assert module.PAPER_RESULTS and set(module.PAPER_RESULTS) <= set(module.VARIANTS)
+  assert all(0 < accuracy <= 100 for accuracy in module.PAPER_RESULTS.values())

@@ -238,6 +238,33 @@ def test_bad_grid_fails_in_one_line_before_submitting(tmp_path):
   assert not (tmp_path / 'submitit').exists()
 
 
+@pytest.mark.parametrize('spec,override', [
+    ('configs/smnist.py', 'lrr=1'),  # a misspelt key
+    ('configs/smnist.py', 'no_hidden=3.5'),  # a value of the wrong type
+    ('configs/pmnist.py:2m', 'dropout=0.1'),  # an unknown variant: get_config() raises
+])
+def test_a_bad_point_reads_as_run_experiment_words_it(tmp_path, capsys, spec, override):
+  runner = subprocess.run(
+      [sys.executable, 'run_experiment.py', f'--config={spec}', f'--config.{override}',
+       '--print_config'], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+  assert runner.returncode == 2 and runner.stderr.count('\n') == 1, runner.stderr
+  assert launch.main(['--root', str(tmp_path), '--configs', spec, '--set', override,
+                      '--executor', 'local', '--dry-run']) == 2
+  assert capsys.readouterr().err == runner.stderr.replace('error: ',
+                                                          f'error: {spec} {override}: ', 1)
+
+
+def test_a_config_file_never_runs_with_the_previous_files_code(tmp_path, capsys, monkeypatch):
+  # ml_collections loads each config file into the module the previous one was loaded into.
+  monkeypatch.chdir(ROOT)
+  no_get_config = tmp_path / 'typo.py'
+  no_get_config.write_text('def get_confg():\n  return None\n')
+  assert launch.main(['--root', str(tmp_path / 'runs'), '--configs', 'configs/smnist.py',
+                      str(no_get_config), '--executor', 'local', '--dry-run']) == 2
+  assert capsys.readouterr().err == (f'error: {os.path.relpath(no_get_config)}: cannot load '
+                                     'the config file: it defines no get_config()\n')
+
+
 def test_every_grid_point_is_checked_as_the_runner_checks_it(tmp_path):
   # A run_dir of this grid already holds a run of another experiment (no_hidden=8).
   spec = str(ROOT / 'configs' / 'smnist.py')

@@ -1,6 +1,7 @@
 """The results table and its learning curves judge each task by its headline metric (recall for
 Copy memory, MSE for the Adding problem, AUC where reported), read from real run directories."""
 import csv
+import importlib
 import json
 import os
 import pathlib
@@ -131,6 +132,31 @@ def test_each_tasks_table_shows_its_headline_metric(runs_dir, tmp_path):
   pngs = sorted((tmp_path / 'curves').glob('*.png'))
   assert [p.name for p in pngs] == ['AddProblem_loss.png', 'CopyMemory_recall_accuracy.png']
   assert all(f'wrote {p}' in result.stdout and p.stat().st_size > 10_000 for p in pngs)
+
+
+def test_every_variant_shows_the_paper_result_of_its_config_file(tmp_path, capsys):
+  """The paper column holds a config file's PAPER_RESULTS beside the runs of that variant, and
+  nothing beside a variant without one (drop30, srtrain2, ...): one run folder per variant of
+  every config file that has paper results, as the trainer leaves it."""
+  expected = {}
+  for path in sorted((ROOT / 'configs').glob('*.py')):
+    module = importlib.import_module(f'configs.{path.stem}')
+    if not hasattr(module, 'PAPER_RESULTS'):
+      continue
+    for variant in module.VARIANTS:
+      run_dir = tmp_path / 'runs' / f'{path.stem}-{variant}'
+      run_dir.mkdir(parents=True)
+      config = json.loads(module.get_config(variant).to_json())
+      (run_dir / 'config.json').write_text(json.dumps({'config': config}))
+      (run_dir / 'summary.json').write_text(json.dumps(
+          {'task': Task.CLASSIFICATION.value, 'best_test_accuracy': 0.5, 'best_test_loss': 1.0}))
+      expected[str(run_dir)] = module.PAPER_RESULTS.get(variant)
+  assert results_table.main([str(tmp_path / 'runs'), '--csv', str(tmp_path / 'table.csv')]) == 0
+  assert capsys.readouterr().err == ''
+  shown = {r['run_dirs']: float(r['paper']) if r['paper'] else None
+           for r in csv.DictReader(open(tmp_path / 'table.csv'))}
+  assert shown == expected
+  assert None in expected.values() and len(set(expected.values())) > 2
 
 
 def test_higher_and_lower_is_better_rank_and_mark_within_a_data_set():
