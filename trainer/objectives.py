@@ -1,10 +1,19 @@
 """Loss and metrics per task, from the data set's description (never its name)."""
-from typing import Dict
+from typing import Dict, List
 
 import torch
 import torch.nn.functional as F
 
 from datasets import DataSpec, Task
+
+# An epoch records `<metric>_<split>` for the metrics its task has (`auc` with report_auc).
+METRICS = ('loss', 'accuracy', 'recall_accuracy', 'auc')
+SPLITS = ('train', 'validation', 'test')
+
+
+def metric_keys() -> List[str]:
+  """Every metric key an epoch record may hold, in the order they are shown."""
+  return [f'{metric}_{split}' for split in SPLITS for metric in METRICS]
 
 
 class Objective:
