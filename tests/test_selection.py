@@ -134,6 +134,7 @@ def test_every_metric_an_objective_reports_is_known(spec, outputs, targets):
   """metric_keys() is what the console shows and the summary reports: it must name them all."""
   objective = Objective(spec)
   sums = objective.sums(outputs, targets, objective.loss(outputs, targets))
+  sums['penalty'] = torch.tensor(0.5)  # training with weight_decay
   for split in ('train', 'validation', 'test'):
     metrics = objective.metrics({k: v.item() for k, v in sums.items()}, split)
-    assert set(metrics) <= set(metric_keys())
+    assert f'penalty_{split}' in metrics and set(metrics) <= set(metric_keys())

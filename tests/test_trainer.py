@@ -115,6 +115,19 @@ def test_run_dir_is_complete_and_never_overwritten(tmp_path):
   assert (run / 'metrics.jsonl').read_bytes() == before
 
 
+def test_loss_train_is_the_task_loss_with_the_weight_decay_penalty_apart(tmp_path):
+  # lr 1e-30: no weight moves by more than 1e-30 a step, so both runs see the same model and
+  # batches (to float32 round-off) and differ only in the penalty added.
+  def first_record(name, weight_decay):
+    trainer.run(small_config(tmp_path, epochs=1, lr=1e-30, weight_decay=weight_decay,
+                             run_dir=str(tmp_path / name)))
+    return json.loads((tmp_path / name / 'metrics.jsonl').read_text())
+  plain, penalised = first_record('plain', 0.0), first_record('penalised', 0.01)
+  assert 'penalty_train' not in plain and penalised['penalty_train'] > 1e-3
+  assert penalised['loss_train'] == pytest.approx(plain['loss_train'], rel=1e-6)
+  assert penalised['loss_validation'] == pytest.approx(plain['loss_validation'], rel=1e-6)
+
+
 def test_training_and_test_only_write_summaries_of_one_shape(tmp_path):
   training = trainer.run(small_config(tmp_path, epochs=1, report_auc=True))
   tested = run_cli(f'--config.data_root={tmp_path / "data"}', '--config.wandb_mode=disabled',

@@ -6,8 +6,9 @@ import torch.nn.functional as F
 
 from datasets import DataSpec, Task
 
-# An epoch records `<metric>_<split>` for the metrics its task has (`auc` with report_auc).
-METRICS = ('loss', 'accuracy', 'recall_accuracy', 'auc')
+# An epoch records `<metric>_<split>` for the metrics its task has: `penalty` (the weight_decay
+# term, training only, apart from the task loss) and `auc` (with report_auc) where set.
+METRICS = ('loss', 'penalty', 'accuracy', 'recall_accuracy', 'auc')
 SPLITS = ('train', 'validation', 'test')
 
 
@@ -62,6 +63,8 @@ class Objective:
   def metrics(self, sums: Dict[str, float], split: str) -> Dict[str, float]:
     """Epoch metrics named `<metric>_<split>` from summed counts."""
     metrics = {f'loss_{split}': sums['loss'] / sums['count']}
+    if 'penalty' in sums:
+      metrics[f'penalty_{split}'] = sums['penalty'] / sums['count']
     if 'correct' in sums:
       metrics[f'accuracy_{split}'] = sums['correct'] / sums['predictions']
     if 'recall_correct' in sums:

@@ -204,22 +204,28 @@ class Session:
       batch_sums = self._train_step(x, y)
       sums = {k: sums.get(k, 0) + v for k, v in batch_sums.items()}
     totals = distributed.sum_over_processes(sums)
-    if not math.isfinite(totals['loss']):
-      raise Diverged(f'the training loss became {totals["loss"]} in epoch {epoch}')
+    minimised = totals['loss'] + totals.get('penalty', 0.0)
+    if not math.isfinite(minimised):
+      raise Diverged(f'the training loss became {minimised} in epoch {epoch}')
     return self.objective.metrics(totals, 'train')
 
   def _train_step(self, x, y) -> Dict[str, torch.Tensor]:
+    """One optimiser step on the task loss plus the `weight_decay` penalty; their sums apart."""
     self.optimizer.zero_grad(set_to_none=True)
+    penalty = None
     with self.amp:
       outputs = self.network(x)
       loss = self.objective.loss(outputs, y)
       if self.config.weight_decay:
-        loss = loss + self.config.weight_decay * models.kernel_norm_penalty(self.model)
-    loss.backward()
+        penalty = self.config.weight_decay * models.kernel_norm_penalty(self.model)
+    (loss if penalty is None else loss + penalty).backward()
     if self.config.clip > 0:
       torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip)
     self.optimizer.step()
-    return self.objective.sums(outputs, y, loss)
+    sums = self.objective.sums(outputs, y, loss)
+    if penalty is not None:
+      sums['penalty'] = penalty.detach().float() * y.shape[0]
+    return sums
 
   @torch.no_grad()
   def evaluate(self, split: str) -> Dict[str, float]:
