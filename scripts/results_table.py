@@ -38,6 +38,7 @@ from datasets import Task  # noqa: E402  (after the repository is on the path)
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from trainer.run_dir import RESUMABLE_CHANGES  # noqa: E402  (the repository root is on the path)
+from trainer import selection  # noqa: E402
 
 # Runs differing only in these keys are one experiment: the seed, and what a run may change when
 # it resumes (where it runs, epochs: the launcher's run names leave the same keys out).
@@ -164,8 +165,7 @@ class Headline(NamedTuple):
   @property
   def summary_key(self) -> str:
     """The selected model's test value in summary.json."""
-    return {'accuracy': 'best_test_accuracy', 'loss': 'best_test_loss'}.get(
-        self.metric, f'best_{self.metric}_test')
+    return selection.summary_key(f'{self.metric}_test')
 
   @property
   def spec(self) -> str:

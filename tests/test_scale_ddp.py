@@ -137,18 +137,18 @@ def test_ddp_accuracy_equals_a_single_process_evaluation(ddp_run, tmp_path, monk
   assert type(networks[0]) is models.CKCNN
   assert single['num_test'] == ddp_summary['num_test'] == 370
   # Correct counts are integers summed over both shards: the accuracy is exact.
-  assert single['accuracy_test'] == ddp_summary['best_test_accuracy']
-  assert single['accuracy_test'] == ddp_summary['final_accuracy_test']
+  assert single['best_test_accuracy'] == ddp_summary['best_test_accuracy']
+  assert single['final_accuracy_test'] == ddp_summary['final_accuracy_test']
   # The two runs batch the items differently (interleaved shards on two processes), and an
   # item's logits differ in their last bits with the batch it is in: the loss and the AUC agree
   # up to the float32 round-off of the logits, not bit for bit.
   logits, targets = scored[0]
   loss_terms = logits.logsumexp(1).abs() + logits.gather(1, targets[:, None]).squeeze(1).abs()
-  assert abs(single['loss_test'] - ddp_summary['best_test_loss']) <= \
+  assert abs(single['best_test_loss'] - ddp_summary['best_test_loss']) <= \
       FLOAT32_RTOL * float(loss_terms.mean())
   best = [r for r in records(ddp_dir) if r['epoch'] == ddp_summary['best_epoch']][0]
   # Gathered over ranks: the AUC of all items, differing only where round-off can reorder.
-  assert abs(single['auc_test'] - best['auc_test']) <= near_tie_share(
+  assert abs(single['best_auc_test'] - best['auc_test']) <= near_tie_share(
       logits.softmax(1), targets, FLOAT32_RTOL * float(logits.abs().max()))
 
 

@@ -11,11 +11,9 @@ import pytest
 import torch
 
 from configs.default import get_config, key_help
-from datasets import DataSpec
 import fake_data
 import trainer
 from trainer import run_dir as run_dirs
-from trainer.objectives import Objective
 from trainer.train import make_scheduler
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -42,16 +40,6 @@ def small_config(tmp_path, **overrides):
   config.no_hidden = 8
   config.update(overrides)
   return config
-
-
-def test_selection_prefers_score_then_lower_loss():
-  session = trainer.train.Session.__new__(trainer.train.Session)
-  session.objective = Objective(DataSpec(1, 3, 5))
-  best = {'accuracy_validation': 0.8, 'loss_validation': 0.5}
-  assert session._improves({'accuracy_validation': 0.9, 'loss_validation': 9.0}, best)
-  assert session._improves({'accuracy_validation': 0.8, 'loss_validation': 0.5}, best)
-  assert not session._improves({'accuracy_validation': 0.8, 'loss_validation': 0.6}, best)
-  assert not session._improves({'accuracy_validation': 0.7, 'loss_validation': 0.1}, best)
 
 
 def test_plateau_scheduler_divides_lr_after_patience_on_validation_score():
@@ -138,6 +126,37 @@ def test_run_dir_is_complete_and_never_overwritten(tmp_path):
   with pytest.raises(trainer.RunDirError, match='already holds a run'):
     trainer.run(small_config(tmp_path))
   assert (run / 'metrics.jsonl').read_bytes() == before
+
+
+def test_loss_train_is_the_task_loss_with_the_weight_decay_penalty_apart(tmp_path):
+  # lr 1e-30: no weight moves by more than 1e-30 a step, so both runs see the same model and
+  # batches (to float32 round-off) and differ only in the penalty added.
+  def first_record(name, weight_decay):
+    trainer.run(small_config(tmp_path, epochs=1, lr=1e-30, weight_decay=weight_decay,
+                             run_dir=str(tmp_path / name)))
+    return json.loads((tmp_path / name / 'metrics.jsonl').read_text())
+  plain, penalised = first_record('plain', 0.0), first_record('penalised', 0.01)
+  assert 'penalty_train' not in plain and penalised['penalty_train'] > 1e-3
+  assert penalised['loss_train'] == pytest.approx(plain['loss_train'], rel=1e-6)
+  assert penalised['loss_validation'] == pytest.approx(plain['loss_validation'], rel=1e-6)
+
+
+def test_training_and_test_only_write_summaries_of_one_shape(tmp_path):
+  training = trainer.run(small_config(tmp_path, epochs=1, report_auc=True))
+  tested = run_cli(f'--config.data_root={tmp_path / "data"}', '--config.wandb_mode=disabled',
+                   '--config.no_hidden=8', '--config.report_auc=True', '--config.train=False',
+                   '--config.pretrained=True', f'--config.run_dir={tmp_path / "test"}',
+                   f'--config.path={tmp_path / "run" / "checkpoints" / "best.pt"}',
+                   env={**os.environ, 'OMP_NUM_THREADS': '1'})
+  assert tested.returncode == 0, tested.stderr
+  test_only = json.loads((tmp_path / 'test' / 'summary.json').read_text())
+  assert test_only.keys() == training.keys()
+  assert {'best_test_accuracy', 'best_test_loss', 'best_auc_test', 'task'} <= test_only.keys()
+  # The same weights on the same test split: the same correct count.
+  assert test_only['best_test_accuracy'] == test_only['final_accuracy_test'] == \
+      training['final_accuracy_test']
+  assert test_only['epochs_completed'] == 0 and test_only['best_val_accuracy'] is None
+  assert 'done: best_test_accuracy' in tested.stdout
 
 
 def test_resume_refuses_a_different_experiment(tmp_path):

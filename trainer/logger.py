@@ -5,10 +5,12 @@ import sys
 from typing import Any, Dict, List
 
 from trainer import checkpointing
+from trainer.objectives import metric_keys
 
 
 class RunLogger:
-  """Writes per-epoch records to metrics.jsonl and wandb, and one summary line per epoch."""
+  """Writes per-epoch records to metrics.jsonl and wandb, and a console line per epoch and one
+  for the summary."""
 
   def __init__(self, config, run_dir: str, wandb_id: str, enabled: bool = True):
     self.enabled = enabled  # False on every process but rank 0
@@ -36,8 +38,11 @@ class RunLogger:
     print(epoch_line(record), flush=True)
 
   def log_summary(self, summary: Dict[str, Any]) -> None:
+    if not self.enabled:
+      return
     if self.wandb is not None:
       self.wandb.summary.update(summary)
+    print(summary_line(summary), flush=True)
 
   def finish(self, exit_code: int = 0) -> None:
     if self.wandb is not None:
@@ -57,12 +62,14 @@ def _start_wandb(config, run_dir: str, wandb_id: str):
 
 def epoch_line(record: Dict[str, Any]) -> str:
   parts = [f"epoch {record['epoch']:>3}"]
-  for key in ('loss_train', 'accuracy_train', 'loss_validation', 'accuracy_validation',
-              'recall_accuracy_validation', 'accuracy_test', 'recall_accuracy_test', 'loss_test'):
-    if key in record:
-      parts.append(f'{key} {record[key]:.4f}')
+  parts += [f'{key} {record[key]:.4f}' for key in metric_keys() if key in record]
   parts.append(f"lr {record['lr']:.2e}  {record['seconds']:.1f}s")
   return '  '.join(parts)
+
+
+def summary_line(summary: Dict[str, Any]) -> str:
+  return 'done: ' + '  '.join(f'{k} {v:.4f}' if isinstance(v, float) else f'{k} {v}'
+                              for k, v in summary.items() if v is not None)
 
 
 def progress(iterable, total: int, description: str, enabled: bool):

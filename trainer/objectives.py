@@ -1,10 +1,20 @@
 """Loss and metrics per task, from the data set's description (never its name)."""
-from typing import Dict
+from typing import Dict, List
 
 import torch
 import torch.nn.functional as F
 
 from datasets import DataSpec, Task
+
+# An epoch records `<metric>_<split>` for the metrics its task has: `penalty` (the weight_decay
+# term, training only, apart from the task loss) and `auc` (with report_auc) where set.
+METRICS = ('loss', 'penalty', 'accuracy', 'recall_accuracy', 'auc')
+SPLITS = ('train', 'validation', 'test')
+
+
+def metric_keys() -> List[str]:
+  """Every metric key an epoch record may hold, in the order they are shown."""
+  return [f'{metric}_{split}' for split in SPLITS for metric in METRICS]
 
 
 class Objective:
@@ -53,6 +63,8 @@ class Objective:
   def metrics(self, sums: Dict[str, float], split: str) -> Dict[str, float]:
     """Epoch metrics named `<metric>_<split>` from summed counts."""
     metrics = {f'loss_{split}': sums['loss'] / sums['count']}
+    if 'penalty' in sums:
+      metrics[f'penalty_{split}'] = sums['penalty'] / sums['count']
     if 'correct' in sums:
       metrics[f'accuracy_{split}'] = sums['correct'] / sums['predictions']
     if 'recall_correct' in sums:

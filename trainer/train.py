@@ -8,6 +8,7 @@ test split is evaluated. Early stop after `max_epochs_no_improvement` epochs wit
 then the best weights are restored and tested once more.
 """
 import contextlib
+import dataclasses
 import math
 import os
 import random
@@ -24,8 +25,9 @@ import models
 from trainer import batches, checkpointing, distributed, run_dir as run_dirs
 from trainer.config_checks import resolve
 from trainer.errors import Diverged, Interrupted
-from trainer.logger import RunLogger, progress
+from trainer.logger import RunLogger, progress as progress_bar
 from trainer.objectives import Objective
+from trainer.selection import Progress, improves, stops_early, summary
 
 
 def run(config) -> Dict[str, Any]:
@@ -138,7 +140,7 @@ class StopSignal:
 
 
 class Session:
-  """One training run's moving parts; `train` is the epoch loop."""
+  """One training run's moving parts; `train` is the epoch loop, `Progress` how far it is."""
 
   def __init__(self, config, model, splits, device, context, logger, paths, threads: int):
     self.config = config
@@ -171,25 +173,20 @@ class Session:
   # ---- The loop ------------------------------------------------------------------------------
 
   def train(self, resumed: Optional[Dict[str, Any]]) -> Dict[str, Any]:
-    state = self._restore(resumed) if resumed else self._fresh_state()
+    progress = self._restore(resumed) if resumed else Progress()
     with StopSignal() as stop:
-      while state['epoch'] < self.config.epochs and not self._early_stop(state):
-        epoch = state['epoch'] + 1
+      while (progress.epoch < self.config.epochs
+             and not stops_early(progress, self.config.max_epochs_no_improvement)):
+        epoch = progress.epoch + 1
         start = time.time()
-        train_metrics = self._train_epoch(epoch, state, stop)
-        record = self._end_epoch(epoch, state, train_metrics, time.time() - start)
-        self.logger.log_epoch(record)
-    return self._finish(state)
+        train_metrics = self._train_epoch(epoch, progress, stop)
+        progress = self._select(epoch, progress, train_metrics, time.time() - start)
+        self._save(progress)
+        self.logger.log_epoch(progress.history[-1])
+    return self._finish(progress)
 
-  def _fresh_state(self) -> Dict[str, Any]:
-    return {'epoch': 0, 'best': None, 'best_model': None, 'epochs_no_improvement': 0,
-            'history': []}
-
-  def _early_stop(self, state) -> bool:
-    return state['epochs_no_improvement'] >= self.config.max_epochs_no_improvement
-
-  def _train_epoch(self, epoch: int, state, stop: StopSignal) -> Dict[str, float]:
-    partial = state.pop('partial', None)
+  def _train_epoch(self, epoch: int, progress: Progress, stop: StopSignal) -> Dict[str, float]:
+    partial = progress.partial
     order = batches.epoch_order(len(self.data['train']), self.config.seed, epoch, shuffle=True)
     indices = batches.shard(order, self.context.rank, self.context.world_size, equal=True)
     batch_size = batches.per_process_batch_size(self.config.batch_size, self.context.world_size)
@@ -199,30 +196,36 @@ class Session:
     self.network.train()
     steps = batches.iterate(self.data['train'], indices, batch_size, self.device,
                             self.config.num_workers, start=first)
-    for step, (x, y) in enumerate(progress(steps, total - first, f'epoch {epoch}',
-                                           self.context.is_main), start=first):
+    for step, (x, y) in enumerate(progress_bar(steps, total - first, f'epoch {epoch}',
+                                               self.context.is_main), start=first):
       if distributed.any_process(stop.received is not None, self.device):
-        self._save_interrupted(epoch, step, distributed.gather_from_processes(sums), state)
+        self._save_interrupted(step, distributed.gather_from_processes(sums), progress)
         raise Interrupted(stop.received or 'a stop signal')
       batch_sums = self._train_step(x, y)
       sums = {k: sums.get(k, 0) + v for k, v in batch_sums.items()}
     totals = distributed.sum_over_processes(sums)
-    if not math.isfinite(totals['loss']):
-      raise Diverged(f'the training loss became {totals["loss"]} in epoch {epoch}')
+    minimised = totals['loss'] + totals.get('penalty', 0.0)
+    if not math.isfinite(minimised):
+      raise Diverged(f'the training loss became {minimised} in epoch {epoch}')
     return self.objective.metrics(totals, 'train')
 
   def _train_step(self, x, y) -> Dict[str, torch.Tensor]:
+    """One optimiser step on the task loss plus the `weight_decay` penalty; their sums apart."""
     self.optimizer.zero_grad(set_to_none=True)
+    penalty = None
     with self.amp:
       outputs = self.network(x)
       loss = self.objective.loss(outputs, y)
       if self.config.weight_decay:
-        loss = loss + self.config.weight_decay * models.kernel_norm_penalty(self.model)
-    loss.backward()
+        penalty = self.config.weight_decay * models.kernel_norm_penalty(self.model)
+    (loss if penalty is None else loss + penalty).backward()
     if self.config.clip > 0:
       torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip)
     self.optimizer.step()
-    return self.objective.sums(outputs, y, loss)
+    sums = self.objective.sums(outputs, y, loss)
+    if penalty is not None:
+      sums['penalty'] = penalty.detach().float() * y.shape[0]
+    return sums
 
   @torch.no_grad()
   def evaluate(self, split: str) -> Dict[str, float]:
@@ -248,40 +251,24 @@ class Session:
           distributed.concat_over_processes(torch.cat(targets_all)))
     return metrics
 
-  def _end_epoch(self, epoch: int, state, train_metrics, seconds: float) -> Dict[str, Any]:
+  def _select(self, epoch: int, progress: Progress, train_metrics,
+              seconds: float) -> Progress:
+    """Validates the epoch's model; at a new best, tests it and keeps its weights."""
     validation = self.evaluate('validation')
     if not math.isfinite(validation['loss_validation']):
       raise Diverged(f'the validation loss became {validation["loss_validation"]} in epoch '
                      f'{epoch}')
-    record = {'epoch': epoch, 'lr': self.optimizer.param_groups[0]['lr'], **train_metrics,
-              **validation}
-    if self._improves(validation, state['best']):
-      test = self._test_metrics(validation)
-      state['best'] = {'epoch': epoch, **validation, **test}
-      state['best_model'] = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
-      state['epochs_no_improvement'] = 0
-      record.update(test)
-      if self.context.is_main:
-        checkpointing.save(self.paths['best'], {'model': state['best_model'],
-                                                'metrics': state['best'],
-                                                'data_state': self.splits.state})
-    else:
-      state['epochs_no_improvement'] += 1
+    lr = self.optimizer.param_groups[0]['lr']
+    improved = improves(validation, progress.best, self.objective.score)
+    test = self._test_metrics(validation) if improved else {}
     self._step_scheduler(validation)
-    record.update(seconds=seconds, world_size=self.context.world_size)
-    state['epoch'] = epoch
-    state['history'].append(record)
-    if self.context.is_main:
-      checkpointing.save(self.paths['last'], self._checkpoint(state))
-    return record
-
-  def _improves(self, validation, best) -> bool:
-    """A higher validation score, or an equal one with a loss no higher (published rule)."""
-    if best is None:
-      return True
-    score, best_score = self.objective.score(validation), self.objective.score(best)
-    return score > best_score or (score == best_score and
-                                  validation['loss_validation'] <= best['loss_validation'])
+    record = {'epoch': epoch, 'lr': lr, **train_metrics, **validation, **test,
+              'seconds': seconds, 'world_size': self.context.world_size}
+    if not improved:
+      return progress.after_epoch(record)
+    return progress.after_epoch(record, best={'epoch': epoch, **validation, **test},
+                                best_model={k: v.detach().cpu().clone()
+                                            for k, v in self.model.state_dict().items()})
 
   def _test_metrics(self, validation) -> Dict[str, float]:
     if self.test_is_validation:  # the published MNIST / CIFAR10 protocol: no need to run twice
@@ -296,7 +283,17 @@ class Session:
 
   # ---- Checkpoints -----------------------------------------------------------------------------
 
-  def _checkpoint(self, state) -> Dict[str, Any]:
+  def _save(self, progress: Progress):
+    """The epoch's checkpoints: best.pt at a new best, then last.pt (rank 0 writes)."""
+    if not self.context.is_main:
+      return
+    if progress.improved:
+      checkpointing.save(self.paths['best'], {'model': progress.best_model,
+                                              'metrics': progress.best,
+                                              'data_state': self.splits.state})
+    checkpointing.save(self.paths['last'], self._checkpoint(progress))
+
+  def _checkpoint(self, progress: Progress) -> Dict[str, Any]:
     return {
         'model': self.model.state_dict(),
         'optimizer': self.optimizer.state_dict(),
@@ -304,15 +301,16 @@ class Session:
         'rng': checkpointing.rng_state(),
         'data_state': self.splits.state,
         'threads': self.threads,
-        **state,
+        **progress.as_checkpoint(),
     }
 
-  def _save_interrupted(self, epoch: int, step: int, sums_per_rank, state):
+  def _save_interrupted(self, step: int, sums_per_rank, progress: Progress):
     """A mid-epoch checkpoint: resuming continues this epoch at batch `step`, each process
     from its own partial metric sums (`sums_per_rank`, in rank order)."""
     if self.context.is_main:
       partial = {'batch': step, 'sums_per_rank': sums_per_rank}
-      checkpointing.save(self.paths['last'], dict(self._checkpoint(state), partial=partial))
+      checkpointing.save(self.paths['last'],
+                         self._checkpoint(dataclasses.replace(progress, partial=partial)))
 
   def _partial_sums(self, partial) -> Dict[str, torch.Tensor]:
     """This process's metric sums of the interrupted epoch. Resumed with another number of
@@ -324,58 +322,37 @@ class Session:
       mine = {k: sum(r[k] for r in per_rank) * float(self.context.is_main) for k in per_rank[0]}
     return {k: torch.as_tensor(v).to(self.device) for k, v in mine.items()}
 
-  def _restore(self, resumed) -> Dict[str, Any]:
+  def _restore(self, resumed) -> Progress:
     self.model.load_state_dict(resumed['model'])
     self.optimizer.load_state_dict(resumed['optimizer'])
     if self.scheduler is not None and resumed['scheduler'] is not None:
       self.scheduler.load_state_dict(resumed['scheduler'])
     checkpointing.set_rng_state(resumed['rng'])
-    state = {k: resumed[k] for k in ('epoch', 'best', 'best_model', 'epochs_no_improvement',
-                                     'history')}
-    if 'partial' in resumed:
-      state['partial'] = resumed['partial']
-    self.logger.restore(state['history'])
-    print(f'resuming after epoch {state["epoch"]}'
-          + (f', batch {state["partial"]["batch"]}' if 'partial' in state else ''), flush=True)
-    return state
+    progress = Progress.from_checkpoint(resumed)
+    self.logger.restore(progress.history)
+    print(f'resuming after epoch {progress.epoch}'
+          + (f', batch {progress.partial["batch"]}' if progress.partial else ''), flush=True)
+    return progress
 
   # ---- The end -------------------------------------------------------------------------------
 
-  def _finish(self, state) -> Dict[str, Any]:
-    best = state['best'] or {}
-    if state['best_model'] is not None:
-      self.model.load_state_dict(state['best_model'])
-    final = self.evaluate('test')
-    summary = {
-        'best_val_accuracy': best.get('accuracy_validation'),
-        'best_val_loss': best.get('loss_validation'),
-        'best_test_accuracy': best.get('accuracy_test'),
-        'best_test_loss': best.get('loss_test'),
-        'best_epoch': best.get('epoch'),
-        'epochs_completed': state['epoch'],
-        **{f'final_{k}': v for k, v in final.items()},
-        **self._sizes(),
-        **self._task(),
-    }
-    for key in ('recall_accuracy_validation', 'recall_accuracy_test', 'auc_validation',
-                'auc_test'):
-      if key in best:
-        summary[f'best_{key}'] = best[key]
-    if self.context.is_main:
-      checkpointing.write_json(self.paths['summary'], summary)
-      print('done: ' + '  '.join(f'{k} {v:.4f}' if isinstance(v, float) else f'{k} {v}'
-                                  for k, v in summary.items() if v is not None), flush=True)
-    return summary
+  def _finish(self, progress: Progress) -> Dict[str, Any]:
+    """The summary of the selected model, its weights restored and tested once more."""
+    if progress.best_model is not None:
+      self.model.load_state_dict(progress.best_model)
+    return self._report(summary(progress.best, self.evaluate('test'), progress.epoch))
 
   def test_only(self) -> Dict[str, Any]:
+    """The summary of the loaded weights: they are the selected model and the final one."""
     metrics = self.evaluate('test')
-    summary = {**metrics, 'best_test_accuracy': metrics.get('accuracy_test'),
-               'best_test_loss': metrics.get('loss_test'), 'epochs_completed': 0,
-               **self._sizes(), **self._task()}
+    return self._report(summary(metrics, metrics, epochs_completed=0))
+
+  def _report(self, results: Dict[str, Any]) -> Dict[str, Any]:
+    """summary.json: the results, with the model's and the splits' sizes and the task."""
+    results = {**results, **self._sizes(), **self._task()}
     if self.context.is_main:
-      checkpointing.write_json(self.paths['summary'], summary)
-    print('test: ' + '  '.join(f'{k} {v:.4f}' for k, v in metrics.items()), flush=True)
-    return summary
+      checkpointing.write_json(self.paths['summary'], results)
+    return results
 
   def _sizes(self) -> Dict[str, int]:
     return {'no_params': sum(p.numel() for p in self.model.parameters() if p.requires_grad),
