@@ -127,7 +127,7 @@ def _compact(value: str) -> str:
   return re.sub(r'[()\[\]{}\'" ]', '', value).replace(',', '+').strip('+')
 
 
-def resolved_config(spec: str, overrides: Overrides = ()):
+def parsed_config(spec: str, overrides: Overrides = ()):
   """The config run_experiment.py builds from `--config=spec --config.<key>=<value>...`.
 
   The same absl / ml_collections parsing and the same error text, so a misspelt key or a value
@@ -353,14 +353,14 @@ def checked_runs(spec: str, overrides: Overrides, seeds: Sequence[int], root: st
   `root` is absolute.
   """
   from trainer import USER_ERRORS
+  from trainer import resolve
   from trainer import run_dir as run_dirs
-  from trainer.config_checks import check_config
-  config = resolved_config(spec, overrides)
+  config = parsed_config(spec, overrides)
   runs = []
   try:
     with contextlib.chdir(ROOT):
       config.seed = seeds[0]
-      check_config(config)
+      config = resolve(config)  # as the runner resolves it, so it compares with config.json
       for seed in seeds:
         run_dir = os.path.join(root, run_name(spec, seed, overrides))
         config.seed, config.run_dir, config.resume = seed, run_dir, holds_a_run(run_dir)

@@ -55,9 +55,9 @@ def checkpoint_and_config(target: str, config_spec: Optional[str]):
   else:
     raise PlotError(f'{target} does not exist')
   if config_spec:
-    from scripts.launch import LaunchError, resolved_config
+    from scripts.launch import LaunchError, parsed_config
     try:
-      config = resolved_config(config_spec)
+      config = parsed_config(config_spec)
     except LaunchError as e:
       raise PlotError(str(e)) from None
   elif os.path.isfile(target) and not owning_run_dir(target) and not manifest_entry(target):

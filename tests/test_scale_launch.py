@@ -15,6 +15,7 @@ import time
 import pytest
 
 from scripts import launch
+import trainer
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 EPOCHS = 6
@@ -268,7 +269,7 @@ def test_a_config_file_never_runs_with_the_previous_files_code(tmp_path, capsys,
 def test_every_grid_point_is_checked_as_the_runner_checks_it(tmp_path):
   # A run_dir of this grid already holds a run of another experiment (no_hidden=8).
   spec = str(ROOT / 'configs' / 'smnist.py')
-  other = launch.resolved_config(spec, (('no_hidden', '8'),))
+  other = trainer.resolve(launch.parsed_config(spec, (('no_hidden', '8'),)))  # as a run records it
   taken = tmp_path / launch.run_name(spec, 0, (('dropout', '0.1'), ('drop_rate', '0')))
   taken.mkdir()
   (taken / 'config.json').write_text(json.dumps({'config': json.loads(other.to_json())}))
@@ -294,7 +295,7 @@ def test_a_run_that_stopped_early_is_finished_one_short_of_its_epochs_resumes(tm
   for seed, best_epoch in ((0, 2), (1, 4)):
     run_dir = tmp_path / launch.run_name(spec, seed, ())
     run_dir.mkdir()
-    config = launch.resolved_config(spec, (('seed', str(seed)),))
+    config = trainer.resolve(launch.parsed_config(spec, (('seed', str(seed)),)))
     (run_dir / 'config.json').write_text(json.dumps({'config': json.loads(config.to_json())}))
     (run_dir / 'summary.json').write_text(json.dumps({'epochs_completed': 5,
                                                       'best_epoch': best_epoch}))
@@ -354,7 +355,7 @@ def test_results_table_matches_the_paper_rows(tmp_path):
           'configs/char_trajectories.py:drop30': [0.97], 'configs/speech_commands_raw.py': [0.7]}
   for spec, accuracies in runs.items():
     for seed, accuracy in enumerate(accuracies):
-      config = launch.resolved_config(str(ROOT / spec), (('seed', str(seed)),))
+      config = launch.parsed_config(str(ROOT / spec), (('seed', str(seed)),))
       run_dir = tmp_path / f'{spec.replace("/", "-")}-{seed}'
       run_dir.mkdir()
       (run_dir / 'config.json').write_text(json.dumps({'config': json.loads(config.to_json())}))

@@ -46,6 +46,6 @@ def test_sweep_runs_its_config_with_valid_keys_and_values(path):
     for value in values_of(spec):
       # The agent passes --config.<key>=<str(value)>; parse it as run_experiment.py does (a
       # locked config: a wrong type or an unknown key raises).
-      config = launch.resolved_config(str(ROOT / config_file), ((key, str(value)),))
+      config = launch.parsed_config(str(ROOT / config_file), ((key, str(value)),))
       assert isinstance(config[key], type(keys[key])), (name, value)
       assert config[key] == (type(keys[key])(value)), (name, value)

@@ -71,7 +71,8 @@ def finished(run_dir: str, config) -> bool:
 
 
 def check(config) -> str:
-  """The run directory to use; refuses to overwrite a run, or to resume a different one."""
+  """The run directory to use; refuses to overwrite a run, or to resume a different one.
+  Reads only: the launcher checks every grid point with it before submitting anything."""
   if config.resume and not config.run_dir:
     raise RunDirError('resume=True needs the run to continue: add --config.run_dir=<its folder>')
   run_dir = config.run_dir or os.path.join('runs', default_name(config))
@@ -83,11 +84,10 @@ def check(config) -> str:
   elif holds_a_run(run_dir):
     raise RunDirError(f'run_dir {run_dir} already holds a run; continue it with '
                       '--config.resume=True or choose another --config.run_dir')
-  _check_writable(run_dir)
   return run_dir
 
 
-def _check_writable(run_dir: str):
+def prepare(run_dir: str) -> None:
   """Creates run_dir and a file in it, so that a read-only or misspelt path fails now, not
   after the data has loaded."""
   try:

@@ -39,6 +39,8 @@ def run(config) -> Dict[str, Any]:
     device = torch.device('cuda', context.local_rank)
     torch.cuda.set_device(device)
   run_dir = run_dirs.check(config)
+  if context.is_main:
+    run_dirs.prepare(run_dir)
   distributed.barrier()  # every process checks the run_dir before rank 0 writes into it
   paths = run_dirs.paths(run_dir)
   resumed = checkpointing.load(paths['last']) if config.resume and os.path.exists(paths['last']) else None
