@@ -98,7 +98,7 @@ def test_the_default_run_reads_its_data_once(tmp_path, monkeypatch):
   load_splits = datasets.uea.load_splits
   monkeypatch.setattr(datasets.uea, 'load_splits',
                       lambda *args: reads.append(args[1:]) or load_splits(*args))
-  summary = trainer.run(small_config(tmp_path, epochs=0))
+  summary = trainer.run(small_config(tmp_path, epochs=1))
   assert reads == [('JapaneseVowels', 'official')]
   assert (summary['num_train'], summary['num_test']) == (229, 370)
 
