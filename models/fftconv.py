@@ -1,4 +1,4 @@
-"""The causal convolution engine: direct and by FFT, with exact hand-written backward passes.
+"""The causal convolution engine: direct, and by FFT with an exact hand-written backward pass.
 
     y = causal_fftconv(x, kernel, bias, backend='auto')   # x (B, Cin, L), kernel (Cout, Cin, K)
 
@@ -86,7 +86,8 @@ def _published_odd_fftconv(x: torch.Tensor, kernel: torch.Tensor, bias=None) -> 
 
 
 # --------------------------------------------------------------------------------------------
-# The FFT convolution as two autograd functions with exact, hand-written backward passes:
+# The FFT convolution in two steps, the second an autograd function with an exact,
+# hand-written backward pass that mixes channels as its forward does:
 #
 #   k_f = kernel_spectrum(kernel, n)      (Cin, Cout, F): spectrum of the reversed kernel
 #       = factored_kernel_spectrum(basis, coeffs, n)   for kernel = coeffs @ basis
@@ -137,7 +138,7 @@ def _freq_weights(n: int, like: torch.Tensor) -> torch.Tensor:
   """w_f = c_f / n, c_f = 2 for the bins irfft counts twice, else 1 (DC and, n even, Nyquist).
 
   With PyTorch's convention for complex gradients, the gradient of irfft(Y, n) w.r.t. Y is
-  w * rfft(gradient, n), and that of rfft(x, n) w.r.t. x is irfft(gradient / w, n).
+  w * rfft(gradient, n).
   """
   w = torch.full((n // 2 + 1,), 2.0 / n, dtype=like.real.dtype, device=like.device)
   w[0] = 1.0 / n
@@ -258,57 +259,38 @@ def spectral_conv(x: torch.Tensor, k_f: torch.Tensor, n: int,
   return _SpectralConv.apply(x, k_f, n, mixing_mode(backend, x.device))
 
 
-class _KernelSpectrum(torch.autograd.Function):
-  """k_f = rfft(reverse(coeffs @ basis), n), (J, F): the spectrum of a kernel given as a
-  combination of P signals (basis (P, K)) with real coefficients (coeffs (J, P); None: identity).
-
-  Transforming the P basis signals instead of the J kernel rows costs P FFTs and one real GEMM
-  on the interleaved [Re, Im] spectra: (J, P) @ (P, 2F) = (J, 2F).
-  """
-
-  @staticmethod
-  def forward(ctx, basis, coeffs, n):
-    b_f = torch.fft.rfft(basis.flip(-1), n=n)  # (P, F)
-    ctx.save_for_backward(b_f, coeffs)
-    ctx.n, ctx.taps = n, basis.shape[-1]
-    if coeffs is None:
-      return b_f
-    return torch.view_as_complex((coeffs @ _ri(b_f)).unflatten(1, (-1, 2)))
-
-  @staticmethod
-  def backward(ctx, grad_k):
-    b_f, coeffs = ctx.saved_tensors
-    grad_basis = grad_coeffs = None
-    grad_b = grad_k  # (P, F)
-    if coeffs is not None:
-      g_ri = _ri(grad_k.contiguous())  # (J, 2F)
-      grad_b = torch.view_as_complex((coeffs.t() @ g_ri).unflatten(1, (-1, 2)))
-      if ctx.needs_input_grad[1]:
-        grad_coeffs = g_ri @ _ri(b_f).t()  # Re(grad_k conj(b_f)^T)
-    if ctx.needs_input_grad[0]:
-      grad_b = grad_b / _freq_weights(ctx.n, b_f)
-      grad_basis = torch.fft.irfft(grad_b, n=ctx.n)[..., :ctx.taps].flip(-1)
-    return grad_basis, grad_coeffs, None
-
-
 def _ri(z: torch.Tensor) -> torch.Tensor:
   """(R, F) complex -> (R, 2F) real, [Re, Im] interleaved; no copy."""
   return torch.view_as_real(z).flatten(1)
+
+
+def _reversed_spectrum(signals: torch.Tensor, n: int) -> torch.Tensor:
+  """(R, K) -> (R, F): rfft of each signal reversed, zero-padded to n."""
+  return torch.fft.rfft(signals.flip(-1), n=n)
 
 
 def kernel_spectrum(kernel: torch.Tensor, n: int) -> torch.Tensor:
   """(Cout, Cin, K) -> (Cin, Cout, F): the spectrum of the reversed kernel, zero-padded to n."""
   c_out, c_in, taps = kernel.shape
   rows = kernel.transpose(0, 1).reshape(c_in * c_out, taps)  # rows (i, o)
-  return _KernelSpectrum.apply(rows, None, n).view(c_in, c_out, -1)
+  return _reversed_spectrum(rows, n).view(c_in, c_out, -1)
 
 
 def factored_kernel_spectrum(basis: torch.Tensor, coeffs: torch.Tensor, c_in: int,
                              n: int) -> torch.Tensor:
   """kernel_spectrum((coeffs @ basis).view(Cout, Cin, K), n), from the P basis signals' FFTs.
 
-  basis (P, K), coeffs (Cout * Cin, P) with rows (o, i) -> (Cin, Cout, F).
+  basis (P, K), coeffs (J, P), J = Cout * Cin rows (o, i) -> (Cin, Cout, F). Transforming the
+  P basis signals instead of the J kernel rows costs P FFTs and one real GEMM on the
+  interleaved [Re, Im] spectra: (J, P) @ (P, 2F) = (J, 2F).
+
+  Autograd differentiates both spectra: a hand-written backward (an irfft where autograd runs
+  a complex inverse FFT of twice the length) measured no faster. Train steps, sMNIST (batch 64,
+  30 channels, length 784, 2 threads, 60 alternating pairs): autograd / hand-written time
+  1.02 (interquartile range 0.91-1.08); both spectra alone, forward and backward: 0.96 at
+  length 784, 1.03 at length 16000 (raw SpeechCommands), each within the run-to-run spread.
   """
   c_out = coeffs.shape[0] // c_in
   coeffs = coeffs.view(c_out, c_in, -1).transpose(0, 1).reshape(c_in * c_out, -1)  # rows (i, o)
-  return _KernelSpectrum.apply(basis, coeffs, n).view(c_in, c_out, -1)
+  k_ri = coeffs @ _ri(_reversed_spectrum(basis, n))  # (J, 2F)
+  return torch.view_as_complex(k_ri.unflatten(1, (-1, 2))).view(c_in, c_out, -1)

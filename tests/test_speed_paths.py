@@ -50,7 +50,8 @@ def test_both_mixing_modes_equal_the_direct_convolution_with_gradients(mode, len
 
 @pytest.mark.parametrize('n', [17, 18, 20])
 def test_spectral_functions_have_exact_gradients(n):
-  """Each autograd function alone, in PyTorch's complex-gradient convention (gradcheck)."""
+  """The spectral convolution (hand-written backward) and the factored kernel spectrum alone,
+  in PyTorch's complex-gradient convention (gradcheck)."""
   torch.manual_seed(n)
   x = torch.randn(2, 3, 9, dtype=torch.float64, requires_grad=True)
   k_f = fftconv.kernel_spectrum(torch.randn(4, 3, 9, dtype=torch.float64), n).requires_grad_()
