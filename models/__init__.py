@@ -21,7 +21,8 @@ from models.kernelnet import KernelNet
 
 __all__ = ['CKConv', 'CKBlock', 'CKCNN', 'KernelNet', 'CausalConv1d', 'PointwiseConv1d',
            'CheckpointError', 'causal_conv', 'is_published_file', 'causal_fftconv', 'get_model', 'load_checkpoint',
-           'read_state_dict', 'kernel_norm_penalty', 'backend_in_use', 'BACKENDS', 'NAMES']
+           'read_state_dict', 'kernel_norm_penalty', 'backend_in_use', 'mixing_mode', 'BACKENDS',
+           'NAMES']
 
 NAMES = ('CKCNN', 'BFCNN')
 PER_STEP_TASK = 'per_step_classification'  # the `task.value` of data with a label at every step
