@@ -116,6 +116,11 @@ def base_config() -> ml_collections.ConfigDict:
   c.num_workers = 0  # DataLoader worker processes
   c.amp = ''  # '' (float32) or 'bf16' (autocast; FFTs stay in float32)
   c.compile = False  # torch.compile the model
+  # How CKConv's FFT path mixes channels: auto (the C kernel on CPUs with AVX-512F or AVX2 and a
+  # C compiler, else complex), native (the same), complex (batched complex GEMMs), real (real
+  # GEMMs on [Re, Im] blocks). The same results up to float round-off; config.json records
+  # which ran.
+  c.conv_backend = 'auto'
   c.run_dir = ''  # '' -> runs/<dataset>_<model>_<timestamp>
   c.resume = False  # continue the run in run_dir from its last checkpoint
   c.wandb_mode = 'offline'  # offline (no account; `wandb sync` later), online, disabled

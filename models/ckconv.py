@@ -4,304 +4,26 @@
 
 The kernel is sampled at L positions for an input of length L, so it is as long as the input:
 the last tap (position +1) multiplies the current step, the first (-1) the oldest.
+
+This module holds the layer: positions, the sampling-rate change, the kernel and its caches.
+The convolution it computes with (FFT lengths, channel mixing, backward passes) is in
+models/fftconv.py.
 """
-import collections
 import math
-import threading
 from typing import Dict, Tuple
 
 import torch
 from torch import nn
 import torch.nn.functional as F
 
-from models import native
+from models.fftconv import (causal_conv, causal_fftconv, checked_backend, even_fft_length,
+                            factored_kernel_spectrum, kernel_spectrum, spectral_conv)
 from models.kernelnet import make_kernel_net
-
-
-# --------------------------------------------------------------------------------------------
-# Causal convolution, two ways that agree up to float error.
-# --------------------------------------------------------------------------------------------
-
-def causal_conv(x: torch.Tensor, kernel: torch.Tensor, bias=None) -> torch.Tensor:
-  """Direct causal convolution. x (B, Cin, L), kernel (Cout, Cin, K) -> (B, Cout, L)."""
-  return F.conv1d(F.pad(x, (kernel.shape[-1] - 1, 0)), kernel, bias)
-
-
-def fft_length(minimum: int) -> int:
-  """The smallest 2^a 3^b 5^c >= minimum: lengths the FFT handles fastest."""
-  best = 1 << max(minimum - 1, 0).bit_length()
-  power5 = 1
-  while power5 < best:
-    power35 = power5
-    while power35 < best:
-      n = power35
-      while n < minimum:
-        n *= 2
-      best = min(best, n)
-      power35 *= 3
-    power5 *= 5
-  return best
-
-
-def even_fft_length(minimum: int) -> int:
-  """The smallest even 2^a 3^b 5^c >= minimum: the FFT length used here. Odd lengths ran half
-  as fast (MKL, real FFTs: 2.0 ms at n = 375 vs 0.9 ms at n = 384 for 960 rows)."""
-  return 2 * fft_length((minimum + 1) // 2)
-
-
-def causal_fftconv(x: torch.Tensor, kernel: torch.Tensor, bias=None,
-                   published_odd_lengths: bool = False) -> torch.Tensor:
-  """Causal convolution by FFT. x (B, Cin, L), kernel (Cout, Cin, K) -> (B, Cout, L).
-
-  Correlating with k equals convolving with k reversed; zero-padding both to n >= L + K - 1
-  makes the circular convolution linear on the first L outputs. The kernel spectrum is
-  computed once and shared by the batch, and the channels are mixed by one matrix product per
-  frequency, never through a (B, Cout, Cin, F) intermediate.
-
-  published_odd_lengths: reproduce the published code at odd lengths, where its inverse FFT
-  assumed an even signal length (n = N - 1 for a padded length N) and so distorted the output.
-  The paper's models trained at odd lengths (SpeechCommands MFCC: 161 steps) learned with it.
-  """
-  length = x.shape[-1]
-  if published_odd_lengths and length % 2 == 1:
-    return _published_odd_fftconv(x, kernel, bias)
-  n = even_fft_length(length + kernel.shape[-1] - 1)
-  y = spectral_conv(x, kernel_spectrum(kernel, n), n)
-  return y if bias is None else y + bias.unsqueeze(-1)  # the add also compacts the slice
-
-
-def _published_odd_fftconv(x: torch.Tensor, kernel: torch.Tensor, bias=None) -> torch.Tensor:
-  """The published FFT path, step by step: correlation via the conjugate kernel spectrum."""
-  length = x.shape[-1]
-  if kernel.shape[-1] % 2 == 0:
-    kernel = F.pad(kernel, (1, 0))  # the published code made kernels odd
-  x = F.pad(x, (kernel.shape[-1] - 1, 0))
-  n = x.shape[-1]
-  x_f = torch.fft.rfft(x)  # (B, Cin, F)
-  k_f = torch.fft.rfft(kernel, n=n).conj()  # (Cout, Cin, F)
-  # Frequency-first contiguous operands: one batched GEMM (strided ones go matrix by matrix).
-  y_f = torch.bmm(x_f.permute(2, 0, 1).contiguous(), k_f.permute(2, 1, 0).contiguous())
-  y = torch.fft.irfft(y_f.permute(1, 2, 0), n=2 * (n // 2))[..., :length]  # n-1 if n odd
-  return y if bias is None else y + bias.unsqueeze(-1)
-
-
-# --------------------------------------------------------------------------------------------
-# The FFT convolution as two autograd functions with exact, hand-written backward passes:
-#
-#   k_f = kernel_spectrum(kernel, n)      (Cin, Cout, F): spectrum of the reversed kernel
-#       = factored_kernel_spectrum(basis, coeffs, n)   for kernel = coeffs @ basis
-#   y   = spectral_conv(x, k_f, n)        y_f[b, o] = sum_i x_f[b, i] k_f[i, o] at every f
-#
-# Layouts: every spectrum keeps frequencies contiguous, as the FFTs read and write them. The
-# channels are mixed, frequency by frequency, by `_mix`, in one of the MIXING modes per device:
-#   'native'   the C kernel (models/native): reads these layouts directly; CPUs with AVX-512F
-#              or AVX2 and a C compiler, else 'complex';
-#   'complex'  complex batched GEMMs over frequencies, each block of FREQ_BLOCK frequencies
-#              reordered to frequency-first, multiplied while in cache, and written back;
-#   'real'     the same as real GEMMs on interleaved [Re, Im] blocks,
-#              [Xr Xi] @ [[Kr, Ki], [-Ki, Kr]] = [Yr Yi].
-# Measured on the 2-core CPU (sMNIST layer, 64 x 30 channels, 801 frequencies, 2 threads): the
-# native mix 3.2 ms per product against 4.3 ms for the complex GEMMs alone plus about 2 ms for
-# each reorder around them; complex GEMMs ran at 55 GFLOP/s per core against 45 for real ones.
-# CUDA is unmeasured here: complex batched GEMMs (cuBLAS) without blocking; compare with
-# scripts/benchmark.py --device cuda --mixing real.
-# --------------------------------------------------------------------------------------------
-
-MIXING = {'cpu': 'native', 'cuda': 'complex'}
-FREQ_BLOCK = {'cpu': 256}
 
 # Inputs up to this length are convolved directly (conv1d), longer ones by FFT. Measured on the
 # CPU (batch 32, 30 channels, forward and backward): direct 1.2 ms vs FFT 1.0 ms at L = 16, and
 # the direct convolution's L^2 cost grows from there (53 ms vs 4.9 ms at L = 128).
 DIRECT_MAX_LENGTH = 12
-
-
-def mixing_mode(device: torch.device) -> str:
-  """The MIXING mode for `device`, 'native' only where the C kernel is available."""
-  mode = MIXING.get(device.type, 'complex')
-  return 'complex' if mode == 'native' and not native.mixes() else mode
-
-
-def _freq_blocks(num_freqs: int, device: torch.device):
-  size = FREQ_BLOCK.get(device.type) or num_freqs
-  return [slice(start, start + size) for start in range(0, num_freqs, size)]
-
-
-def _freq_weights(n: int, like: torch.Tensor) -> torch.Tensor:
-  """w_f = c_f / n, c_f = 2 for the bins irfft counts twice, else 1 (DC and, n even, Nyquist).
-
-  With PyTorch's convention for complex gradients, the gradient of irfft(Y, n) w.r.t. Y is
-  w * rfft(gradient, n), and that of rfft(x, n) w.r.t. x is irfft(gradient / w, n).
-  """
-  w = torch.full((n // 2 + 1,), 2.0 / n, dtype=like.real.dtype, device=like.device)
-  w[0] = 1.0 / n
-  if n % 2 == 0:
-    w[-1] = 1.0 / n
-  return w
-
-
-def _mix(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor, mode: int = native.PLAIN):
-  """out[m, n, f] = sum_k op(a[m, k, f]) op(b[k, n, f]): a (M, K, F), b (K, N, F), out (M, N, F),
-  frequencies contiguous; op conjugates a (mode CONJ_A) or b (CONJ_B), else is the identity."""
-  device_mode = mixing_mode(a.device)
-  if device_mode == 'native' and native.handles(a, b, out):
-    return native.mix(a, b, out, mode)
-  a = a.conj() if mode == native.CONJ_A else a
-  b = b.conj() if mode == native.CONJ_B else b
-  for block in _freq_blocks(a.shape[-1], a.device):
-    a_t = a[..., block].permute(2, 0, 1).resolve_conj().contiguous()  # (f, M, K)
-    b_t = b[..., block].permute(2, 0, 1).resolve_conj().contiguous()  # (f, K, N)
-    out[..., block] = _bmm(a_t, b_t, device_mode).permute(1, 2, 0)
-  return out
-
-
-def _bmm(a: torch.Tensor, b: torch.Tensor, mode: str) -> torch.Tensor:
-  """a @ b for contiguous complex (f, M, K), (f, K, N)."""
-  if mode != 'real':
-    return torch.bmm(a, b)
-  br, bi = b.real, b.imag
-  # rows (k, re/im of a), columns (n, re/im of out): [[br, bi], [-bi, br]] per (k, n)
-  blocks = torch.stack([torch.stack([br, bi], -1), torch.stack([-bi, br], -1)], 2)
-  y = torch.bmm(torch.view_as_real(a).flatten(2), blocks.flatten(3).flatten(1, 2))  # (f, M, 2N)
-  return torch.view_as_complex(y.unflatten(2, (-1, 2)))
-
-
-class _Scratch(threading.local):
-  """Reused CPU scratch tensors, per thread: (role, shape, dtype) -> [tensor, written length].
-
-  On the CPU every fresh large tensor costs a page fault per 4 KiB at first touch, on every
-  step (page faults were 40% of a raw SpeechCommands step); scratch that never leaves the
-  function using it is better kept. The CAPACITY most recently used are kept.
-  """
-  CAPACITY = 8
-
-  def __init__(self):
-    self.entries = collections.OrderedDict()
-
-  def get(self, role: str, shape, like: torch.Tensor) -> list:
-    key = (role, tuple(shape), like.dtype)
-    entry = self.entries.pop(key, None) or [like.new_zeros(shape), 0]
-    self.entries[key] = entry
-    if len(self.entries) > self.CAPACITY:
-      self.entries.popitem(last=False)
-    return entry
-
-
-_SCRATCH = _Scratch()
-
-
-def _scratch(role: str, shape, like: torch.Tensor) -> torch.Tensor:
-  """An uninitialised tensor for use inside one function call only (reused on the CPU)."""
-  if like.device.type != 'cpu':
-    return like.new_empty(shape)
-  return _SCRATCH.get(role, shape, like)[0]
-
-
-def _rfft(x: torch.Tensor, n: int) -> torch.Tensor:
-  """rfft(x, n), zero-padding through a reused buffer on the CPU: only x is written."""
-  if x.device.type != 'cpu':
-    return torch.fft.rfft(x, n=n)
-  entry = _SCRATCH.get('padded', (*x.shape[:-1], n), x)
-  padded, written, length = entry[0], entry[1], x.shape[-1]
-  if written > length:
-    padded[..., length:written].zero_()  # the padding stays zero
-  padded[..., :length] = x
-  entry[1] = length
-  return torch.fft.rfft(padded)
-
-
-class _SpectralConv(torch.autograd.Function):
-  """y = irfft(x_f @ k_f)[:L], x_f = rfft(x, n): the causal convolution given the kernel spectrum.
-
-  Backward, exact because n >= L + K - 1 leaves no wrap-around (G = rfft(dL/dy, n)):
-    dL/dx   = irfft(G @ k_f^H)[:L]           per frequency, (B, Cout) @ (Cout, Cin)
-    dL/dk_f = w * (x_f^H @ G)                PyTorch's complex-gradient convention
-  The products before an irfft go to reused scratch: irfft only reads them.
-  """
-
-  @staticmethod
-  def forward(ctx, x, k_f, n):
-    x_f = _rfft(x, n)  # (B, Cin, F)
-    y_f = _mix(x_f, k_f, _scratch('product', (x.shape[0], *k_f.shape[1:]), x_f))  # (B, Cout, F)
-    ctx.save_for_backward(x_f if ctx.needs_input_grad[1] else None, k_f)
-    ctx.n, ctx.length = n, x.shape[-1]
-    return torch.fft.irfft(y_f, n=n)[..., :ctx.length]
-
-  @staticmethod
-  def backward(ctx, grad_y):
-    x_f, k_f = ctx.saved_tensors
-    need_x, need_k = ctx.needs_input_grad[:2]
-    g_f = _rfft(grad_y, ctx.n)  # (B, Cout, F)
-    grad_x = grad_k = None
-    if need_x:
-      gx_f = _scratch('product', (g_f.shape[0], k_f.shape[0], g_f.shape[-1]), g_f)  # (B, Cin, F)
-      _mix(g_f, k_f.transpose(0, 1), gx_f, native.CONJ_B)
-      grad_x = torch.fft.irfft(gx_f, n=ctx.n)[..., :ctx.length]
-    if need_k:
-      grad_k = _mix(x_f.transpose(0, 1), g_f, torch.empty_like(k_f), native.CONJ_A)
-      grad_k.mul_(_freq_weights(ctx.n, k_f))
-    return grad_x, grad_k, None
-
-
-def spectral_conv(x: torch.Tensor, k_f: torch.Tensor, n: int) -> torch.Tensor:
-  """Causal convolution of x (B, Cin, L) with the kernel of spectrum k_f (Cin, Cout, F)."""
-  return _SpectralConv.apply(x, k_f, n)
-
-
-class _KernelSpectrum(torch.autograd.Function):
-  """k_f = rfft(reverse(coeffs @ basis), n), (J, F): the spectrum of a kernel given as a
-  combination of P signals (basis (P, K)) with real coefficients (coeffs (J, P); None: identity).
-
-  Transforming the P basis signals instead of the J kernel rows costs P FFTs and one real GEMM
-  on the interleaved [Re, Im] spectra: (J, P) @ (P, 2F) = (J, 2F).
-  """
-
-  @staticmethod
-  def forward(ctx, basis, coeffs, n):
-    b_f = torch.fft.rfft(basis.flip(-1), n=n)  # (P, F)
-    ctx.save_for_backward(b_f, coeffs)
-    ctx.n, ctx.taps = n, basis.shape[-1]
-    if coeffs is None:
-      return b_f
-    return torch.view_as_complex((coeffs @ _ri(b_f)).unflatten(1, (-1, 2)))
-
-  @staticmethod
-  def backward(ctx, grad_k):
-    b_f, coeffs = ctx.saved_tensors
-    grad_basis = grad_coeffs = None
-    grad_b = grad_k  # (P, F)
-    if coeffs is not None:
-      g_ri = _ri(grad_k.contiguous())  # (J, 2F)
-      grad_b = torch.view_as_complex((coeffs.t() @ g_ri).unflatten(1, (-1, 2)))
-      if ctx.needs_input_grad[1]:
-        grad_coeffs = g_ri @ _ri(b_f).t()  # Re(grad_k conj(b_f)^T)
-    if ctx.needs_input_grad[0]:
-      grad_b = grad_b / _freq_weights(ctx.n, b_f)
-      grad_basis = torch.fft.irfft(grad_b, n=ctx.n)[..., :ctx.taps].flip(-1)
-    return grad_basis, grad_coeffs, None
-
-
-def _ri(z: torch.Tensor) -> torch.Tensor:
-  """(R, F) complex -> (R, 2F) real, [Re, Im] interleaved; no copy."""
-  return torch.view_as_real(z).flatten(1)
-
-
-def kernel_spectrum(kernel: torch.Tensor, n: int) -> torch.Tensor:
-  """(Cout, Cin, K) -> (Cin, Cout, F): the spectrum of the reversed kernel, zero-padded to n."""
-  c_out, c_in, taps = kernel.shape
-  rows = kernel.transpose(0, 1).reshape(c_in * c_out, taps)  # rows (i, o)
-  return _KernelSpectrum.apply(rows, None, n).view(c_in, c_out, -1)
-
-
-def factored_kernel_spectrum(basis: torch.Tensor, coeffs: torch.Tensor, c_in: int,
-                             n: int) -> torch.Tensor:
-  """kernel_spectrum((coeffs @ basis).view(Cout, Cin, K), n), from the P basis signals' FFTs.
-
-  basis (P, K), coeffs (Cout * Cin, P) with rows (o, i) -> (Cin, Cout, F).
-  """
-  c_out = coeffs.shape[0] // c_in
-  coeffs = coeffs.view(c_out, c_in, -1).transpose(0, 1).reshape(c_in * c_out, -1)  # rows (i, o)
-  return _KernelSpectrum.apply(basis, coeffs, n).view(c_in, c_out, -1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -356,14 +78,19 @@ class CKConv(nn.Module):
   bf16 has no FFT on the CPU, and bf16 kernels and spectra would cost accuracy. torch.compile
   leaves the layer eager (its Python-side caches and FFT calls gain nothing from tracing) and
   compiles what is around it.
+
+  backend: how the FFT path mixes channels, one of models.fftconv.BACKENDS ('auto': the C
+  kernel on CPUs that have it, else complex batched GEMMs; see fftconv.mixing_mode).
   """
 
   def __init__(self, in_channels: int, out_channels: int, kernelnet_no_hidden: int = 32,
                kernelnet_activation_function: str = 'Sine',
                kernelnet_norm_type: str = 'LayerNorm', kernelnet_omega_0: float = 30.0,
                weight_dropout: float = 0.0, kernelnet_init: str = 'published',
-               init_scale: float = 1.0, published_fft_odd_lengths: bool = False):
+               init_scale: float = 1.0, published_fft_odd_lengths: bool = False,
+               backend: str = 'auto'):
     super().__init__()
+    self.backend = checked_backend(backend)
     self.published_fft_odd_lengths = published_fft_odd_lengths
     self.in_channels = in_channels
     self.out_channels = out_channels
@@ -504,9 +231,15 @@ class CKConv(nn.Module):
     tensors = [*self.kernel_net.parameters(), *self.kernel_net.buffers(), self.train_length]
     return tuple((t._version, t.data_ptr(), t.dtype) for t in tensors)
 
-  @torch.compiler.disable
   def forward(self, x: torch.Tensor) -> torch.Tensor:
     """x (B, Cin, L) -> (B, Cout, L), in the parameters' precision (float32 under autocast)."""
+    if torch.compiler.is_compiling():
+      # Run eagerly under torch.compile. Decorating `forward` instead would import
+      # torch._dynamo (about 3 s) with `import models`; while compiling it is loaded anyway.
+      return torch.compiler.disable(CKConv._eager_forward)(self, x)
+    return self._eager_forward(x)
+
+  def _eager_forward(self, x: torch.Tensor) -> torch.Tensor:
     with torch.autocast(x.device.type, enabled=False):
       x = x.to(self.bias.dtype)
       length = x.shape[-1]
@@ -517,7 +250,8 @@ class CKConv(nn.Module):
         return causal_conv(x, sample, self.bias)
       if method == 'published_fft':
         return causal_fftconv(x, sample, self.bias, published_odd_lengths=True)
-      return spectral_conv(x, sample, self.fft_length_for(length)) + self.bias.unsqueeze(-1)
+      y = spectral_conv(x, sample, self.fft_length_for(length), self.backend)
+      return y + self.bias.unsqueeze(-1)
 
   # ---- Cache invalidation -------------------------------------------------------------------
 

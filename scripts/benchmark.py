@@ -11,7 +11,8 @@ Both implementations are the same network (the paper's CKCNN: 2 blocks, kernel n
   on linspace(-1, 1, L), the input and the odd-made kernel padded to L + K - 1, both rfft'd, the
   broadcast product (x_fr.unsqueeze(1) * conj(kernel_fr).unsqueeze(0)).sum(2) through a
   (B, Cout, Cin, F) intermediate, irfft; PyTorch's nn.Dropout and nn.Conv1d shortcut;
-- ours: models.CKCNN as it is (models/ckconv.py).
+- ours: models.CKCNN as it is (models/ckconv.py, models/fftconv.py), with the CKConv backend
+  --mixing (default auto).
 Per case it times a train step (forward, cross-entropy, backward, Adam step) and an eval step
 (no_grad forward), alternating baseline and ours inside one process after warm-up, and reports
 medians. Peak memory is measured in a fresh process per implementation, so peaks never mix: the
@@ -44,7 +45,6 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 import models  # noqa: E402
-from models import ckconv  # noqa: E402
 from models.kernelnet import make_kernel_net  # noqa: E402
 
 
@@ -112,10 +112,12 @@ class PublishedCKConv(nn.Module):
     return published_fftconv(x, kernel, self.bias)
 
 
-def build(impl: str, case: Case, device: torch.device) -> nn.Module:
-  """The paper's CKCNN for `case`; the same weights for both implementations."""
+def build(impl: str, case: Case, device: torch.device, backend: str = 'auto') -> nn.Module:
+  """The paper's CKCNN for `case`; the same weights for both implementations. backend: that of
+  ours' CKConvs."""
   torch.manual_seed(0)
-  conv = PublishedCKConv if impl == 'baseline' else models.CKConv
+  conv = PublishedCKConv if impl == 'baseline' else functools.partial(models.CKConv,
+                                                                      backend=backend)
   make_conv = functools.partial(conv, kernelnet_no_hidden=32, kernelnet_omega_0=30.0)
   model = models.CKCNN(case.in_channels, case.classes, case.no_hidden, 2, make_conv,
                        dropout=case.dropout, dropout_in=case.dropout_in)
@@ -139,7 +141,7 @@ class Runner:
 
   def __init__(self, impl: str, case: Case, args):
     self.device = torch.device(args.device)
-    self.model = build(impl, case, self.device)
+    self.model = build(impl, case, self.device, args.mixing)
     self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-3)
     generator = torch.Generator().manual_seed(1)
     self.x = torch.randn(case.batch, case.in_channels, case.length, generator=generator)
@@ -268,7 +270,7 @@ def machine(args) -> dict:
   info = {'torch': torch.__version__, 'device': args.device, 'threads': torch.get_num_threads(),
           'cpu_count': os.cpu_count(), 'platform': platform.platform(),
           'omp_wait_policy': os.environ.get('OMP_WAIT_POLICY'),
-          'mixing': ckconv.mixing_mode(torch.device(args.device)), 'amp': args.amp,
+          'mixing': models.mixing_mode(args.mixing, torch.device(args.device)), 'amp': args.amp,
           'compile': args.compile, 'compile_backend': args.compile_backend}
   try:
     cpuinfo = pathlib.Path('/proc/cpuinfo').read_text()
@@ -292,8 +294,8 @@ def parse_args(argv=None):
   parser.add_argument('--memory-steps', type=int, default=2)
   parser.add_argument('--no-memory', action='store_true', help='skip the peak-memory processes')
   parser.add_argument('--threads', type=int, default=torch.get_num_threads())
-  parser.add_argument('--mixing', choices=('native', 'complex', 'real'),
-                      help="override the layer's channel-mixing GEMM for this device")
+  parser.add_argument('--mixing', default='auto', choices=models.BACKENDS,
+                      help="ours: the layer's channel mixing (CKConv's backend)")
   parser.add_argument('--amp', default='', choices=('', 'bf16'), help='ours: autocast bf16')
   parser.add_argument('--compile', action='store_true', help='ours: torch.compile the model')
   parser.add_argument('--compile-backend', default='inductor',
@@ -313,8 +315,6 @@ def parse_args(argv=None):
 def main(argv=None):
   args = parse_args(argv)
   torch.set_num_threads(args.threads)
-  if args.mixing:
-    ckconv.MIXING[args.device] = args.mixing
   load_before = os.getloadavg()[0]
   results = []
   for name in args.cases:

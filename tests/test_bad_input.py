@@ -20,6 +20,8 @@ CASES = [
     ('unknown activation', ['--config.kernelnet_activation_function=Tanh'],
      "unknown kernelnet_activation_function 'Tanh'; valid: Sine"),
     ('unknown optimizer', ['--config.optimizer=Adagrad'], 'valid: Adam, SGD, RMSprop'),
+    ('unknown conv_backend', ['--config.conv_backend=cuda'],
+     "unknown conv_backend 'cuda'; valid: auto, native, complex, real"),
     ('misspelt key', ['--config.lrr=0.1'], 'Did you mean "lr"'),
     ('value of the wrong type', ['--config.batch_size=abc'], "--config.batch_size=abc"),
     ('missing config file', ['--config=configs/nope.py'], 'configs/nope.py'),

@@ -7,8 +7,8 @@ import torch.nn.functional as F
 
 from float_reference import assert_close_to_reference, float64_copy
 from models import CKConv, causal_conv, causal_fftconv
-from models.ckconv import (fft_length, gaussian_taps, max_position, sampling_rate_change,
-                           smooth_kernel)
+from models.ckconv import gaussian_taps, max_position, sampling_rate_change, smooth_kernel
+from models.fftconv import fft_length
 
 
 def reference_causal_conv(x, kernel):
@@ -154,6 +154,11 @@ def test_runs_in_the_dtype_it_is_moved_to(dtype, device):
   out = layer(torch.randn(2, 2, 25, dtype=dtype, device=device))
   assert out.dtype == dtype and layer.kernel.dtype == dtype
   assert out.device.type == layer.kernel.device.type == device.type
+
+
+def test_an_unknown_backend_is_refused_with_the_valid_ones():
+  with pytest.raises(ValueError, match="unknown backend 'fast'; valid: auto, native, complex"):
+    CKConv(2, 3, backend='fast')
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='no CUDA device here')

@@ -1,4 +1,9 @@
 """CKCNN: the paper's models from the published keys, heads, init, regulariser, checkpoints."""
+import os
+import pathlib
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -6,6 +11,8 @@ from configs.default import base_config
 import datasets
 from datasets import DataSpec, Task
 import models
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def paper_config(**overrides):
@@ -26,12 +33,14 @@ def paper_config(**overrides):
     (dict(dataset='SpeechCommands', mfcc=False, drop_rate=50), 99_336),
 ])
 def test_paper_parameter_counts(overrides, expected):
-  model = models.get_model(paper_config(**overrides))
+  config = paper_config(**overrides)
+  model = models.get_model(config, datasets.describe(config))
   assert sum(p.numel() for p in model.parameters() if p.requires_grad) == expected
 
 
 def test_get_model_returns_the_bare_module_on_cpu():
-  model = models.get_model(paper_config(dataset='MNIST'))
+  config = paper_config(dataset='MNIST')
+  model = models.get_model(config, datasets.describe(config))
   assert type(model) is models.CKCNN
   assert all(p.device.type == 'cpu' for p in model.parameters())
 
@@ -45,6 +54,28 @@ def test_heads_follow_the_data_description(device):
   assert regress(x).shape == (4,)
   per_step = models.get_model(config, DataSpec(3, 10, 20, Task.PER_STEP_CLASSIFICATION, 5))
   assert per_step.to(device)(x).shape == (4, 20, 10)
+
+
+STANDALONE = """
+import sys, types
+import torch
+from configs.default import base_config
+import models
+task = types.SimpleNamespace(value='per_step_classification')
+spec = types.SimpleNamespace(in_channels=3, num_outputs=10, seq_length=20, task=task)
+print(tuple(models.get_model(base_config(), spec)(torch.randn(4, 3, 20)).shape))
+print(sorted(m for m in sys.modules
+             if m.split('.')[0] in ('datasets', 'trainer') or m.startswith('torch._dynamo')))
+"""
+
+
+def test_the_model_library_stands_alone():
+  """`import models` and get_model with any object that describes the data load neither the
+  data sets nor the trainer, nor torch._dynamo (seconds at every command-line start)."""
+  result = subprocess.run([sys.executable, '-c', STANDALONE], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300, env=dict(os.environ, OMP_NUM_THREADS='1'))
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert result.stdout.split('\n')[:2] == ['(4, 20, 10)', '[]']
 
 
 def test_bfcnn_uses_discrete_kernels_of_cnn_kernel_size():

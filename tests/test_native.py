@@ -13,8 +13,8 @@ import torch
 from float_reference import (assert_close_to_reference, float64_copy, gradient_scales,
                              outputs_and_gradients, relative_error)
 import models
-from models import ckconv, native
-from models.ckcnn import Dropout, scaled_keep_mask, splitmix64
+from models import fftconv, native
+from models.dropout import Dropout, scaled_keep_mask, splitmix64
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 needs_native = pytest.mark.skipif(not native.mixes(),
@@ -56,22 +56,25 @@ def test_mix_reads_transposed_views_and_writes_into_a_strided_output():
 
 
 @needs_native
-def test_native_and_gemm_mixing_give_the_same_layer(monkeypatch):
-  """A float32 CKConv, forward and backward, mixed by the C kernel and by batched GEMMs: both
-  as close to the float64 layer (mixed by GEMMs: the C kernel is complex64 only) as float32
-  round-off of the summed terms allows."""
+def test_native_and_gemm_mixing_give_the_same_layer():
+  """A float32 CKConv, forward and backward, mixed by the C kernel (backend 'auto' here) and by
+  batched GEMMs (backend 'complex'): both as close to the float64 layer (mixed by GEMMs: the C
+  kernel is complex64 only) as float32 round-off of the summed terms allows."""
   torch.manual_seed(0)
   layer = models.CKConv(4, 6, kernelnet_no_hidden=8, kernelnet_omega_0=10.0)
+  gemm_layer = models.CKConv(4, 6, kernelnet_no_hidden=8, kernelnet_omega_0=10.0,
+                             backend='complex')
+  gemm_layer.load_state_dict(layer.state_dict())
   x = torch.randn(3, 4, 50)
   y = torch.randn(3, 6, 50)
   float64_layer = float64_copy(layer)
   reference = outputs_and_gradients(float64_layer, x.double(), y.double())
   scales = gradient_scales(float64_layer, reference)
 
-  assert ckconv.mixing_mode(x.device) == 'native'
+  assert fftconv.mixing_mode(layer.backend, x.device) == 'native'
   assert_close_to_reference(outputs_and_gradients(layer, x, y), reference, scales)
-  monkeypatch.setitem(ckconv.MIXING, 'cpu', 'complex')
-  assert_close_to_reference(outputs_and_gradients(layer, x, y), reference, scales)
+  assert fftconv.mixing_mode(gemm_layer.backend, x.device) == 'complex'
+  assert_close_to_reference(outputs_and_gradients(gemm_layer, x, y), reference, scales)
 
 
 @needs_native

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from configs.default import base_config
+import datasets
 import models
 
 MANIFEST_KEYS = ('dataset', 'no_hidden', 'no_blocks', 'kernelnet_no_hidden',
@@ -20,7 +21,7 @@ def model_for(entry):
   config = base_config()
   for key in MANIFEST_KEYS:
     config[key] = entry[key]
-  return models.get_model(config)
+  return models.get_model(config, datasets.describe(config))
 
 
 def test_every_checkpoint_loads_into_its_manifest_model(reference_dir):

@@ -14,8 +14,9 @@ import torch.nn.functional as F
 from float_reference import (assert_close_to_reference, float64_copy, gradient_scales,
                              outputs_and_gradients)
 import models
-from models import ckconv
-from models.ckcnn import Dropout, PointwiseConv1d
+from models import fftconv
+from models.ckcnn import PointwiseConv1d
+from models.dropout import Dropout
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -31,38 +32,38 @@ def tiny_model(dropout=0.0, in_channels=2, hidden=8, **conv_kwargs):
 
 @pytest.mark.parametrize('mode', ['complex', 'real'])
 @pytest.mark.parametrize('length,taps', [(1, 1), (9, 9), (16, 16), (40, 7)])
-def test_both_mixing_modes_equal_the_direct_convolution_with_gradients(monkeypatch, mode,
-                                                                         length, taps):
-  monkeypatch.setitem(ckconv.MIXING, 'cpu', mode)
+def test_both_mixing_modes_equal_the_direct_convolution_with_gradients(mode, length, taps):
   torch.manual_seed(length)
   x = torch.randn(3, 4, length, dtype=torch.float64, requires_grad=True)
   kernel = torch.randn(5, 4, taps, dtype=torch.float64, requires_grad=True)
   bias = torch.randn(5, dtype=torch.float64, requires_grad=True)
   y = torch.randn(3, 5, length, dtype=torch.float64)
-  fft = models.causal_fftconv(x, kernel, bias)
+  fft_conv = functools.partial(models.causal_fftconv, backend=mode)
+  fft = fft_conv(x, kernel, bias)
   direct = models.causal_conv(x, kernel, bias)
   torch.testing.assert_close(fft, direct)
   for a, b in zip(torch.autograd.grad((fft * y).sum(), (x, kernel, bias)),
                   torch.autograd.grad((direct * y).sum(), (x, kernel, bias))):
     torch.testing.assert_close(a, b)
-  assert torch.autograd.gradcheck(models.causal_fftconv, (x, kernel, bias), fast_mode=True)
+  assert torch.autograd.gradcheck(fft_conv, (x, kernel, bias), fast_mode=True)
 
 
 @pytest.mark.parametrize('n', [17, 18, 20])
 def test_spectral_functions_have_exact_gradients(n, device):
-  """Each autograd function alone, in PyTorch's complex-gradient convention (gradcheck)."""
+  """The spectral convolution (hand-written backward) and the factored kernel spectrum alone,
+  in PyTorch's complex-gradient convention (gradcheck)."""
   torch.manual_seed(n)
   float64 = dict(dtype=torch.float64, device=device)
   x = torch.randn(2, 3, 9, **float64, requires_grad=True)
-  k_f = ckconv.kernel_spectrum(torch.randn(4, 3, 9, **float64), n).requires_grad_()
-  conv = lambda a, b: ckconv.spectral_conv(a, b, n)
+  k_f = fftconv.kernel_spectrum(torch.randn(4, 3, 9, **float64), n).requires_grad_()
+  conv = lambda a, b: fftconv.spectral_conv(a, b, n)
   assert torch.autograd.gradcheck(conv, (x, k_f), fast_mode=True)
   basis = torch.randn(5, 9, **float64, requires_grad=True)
   coeffs = torch.randn(12, 5, **float64, requires_grad=True)
-  factored = lambda b, c: ckconv.factored_kernel_spectrum(b, c, 3, n)
+  factored = lambda b, c: fftconv.factored_kernel_spectrum(b, c, 3, n)
   assert torch.autograd.gradcheck(factored, (basis, coeffs), fast_mode=True)
   torch.testing.assert_close(factored(basis, coeffs),
-                             ckconv.kernel_spectrum((coeffs @ basis).view(4, 3, 9), n))
+                             fftconv.kernel_spectrum((coeffs @ basis).view(4, 3, 9), n))
 
 
 @pytest.mark.parametrize('activation', ['Sine', 'RandomFourier'])

@@ -12,6 +12,7 @@ import torch
 
 from configs.default import get_config, key_help
 import fake_data
+from models import native
 import trainer
 from trainer import run_dir as run_dirs
 from trainer.train import make_scheduler
@@ -110,6 +111,9 @@ def test_run_dir_is_complete_and_never_overwritten(tmp_path):
   saved = json.loads((run / 'config.json').read_text())
   assert saved['config']['no_hidden'] == 8 and 'torch' in saved['versions']
   assert saved['git_commit'] and saved['command_line']
+  # conv_backend 'auto' on the CPU: the C mixing kernel where it is built for this CPU
+  assert saved['backend'] == {'mixing': 'native' if native.mixes() else 'complex',
+                              'c_kernels': native.available()}
   records = [json.loads(l) for l in open(run / 'metrics.jsonl')]
   assert [r['epoch'] for r in records] == [1, 2]
   for key in ('epoch', 'lr', 'loss_train', 'accuracy_train', 'loss_validation',

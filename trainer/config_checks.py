@@ -33,6 +33,7 @@ def check_config(config) -> None:
   _one_of(c, 'wandb_mode', WANDB_MODES)
   _one_of(c, 'amp', AMP_MODES)
   _one_of(c, 'uea_split', UEA_SPLITS)
+  _one_of(c, 'conv_backend', models.BACKENDS)
   _require(c.device == 'auto' or c.device == 'cpu' or c.device.startswith('cuda'),
            'device', c.device, 'auto, cpu, cuda or cuda:<index>')
   _require(c.lr > 0, 'lr', c.lr, 'a learning rate > 0, e.g. 0.001')

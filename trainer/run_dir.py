@@ -1,6 +1,6 @@
 """The run directory: one folder that holds everything a run produced.
 
-    config.json          resolved config, command line, git commit, library versions
+    config.json          resolved config, command line, git commit, library versions, backend
     metrics.jsonl        one JSON object per epoch
     summary.json         best and final results
     checkpoints/last.pt  written every epoch (model, optimiser, scheduler, RNG, data state)
@@ -27,6 +27,7 @@ from trainer.errors import RunDirError
 RESUMABLE_CHANGES = frozenset({
     'resume', 'epochs', 'max_epochs_no_improvement', 'device', 'num_workers', 'data_root',
     'download', 'run_dir', 'wandb_mode', 'wandb_project', 'wandb_entity', 'compile', 'comment',
+    'conv_backend',
 })
 
 
@@ -115,7 +116,8 @@ def _check_same_experiment(config, run_dir: str):
                       'values or a new run_dir')
 
 
-def write_config(config, run_dir: str, world_size: int, wandb_id: str, threads: int) -> None:
+def write_config(config, run_dir: str, world_size: int, wandb_id: str, threads: int,
+                 backend: Dict[str, Any]) -> None:
   checkpointing.write_json(paths(run_dir)['config'], {
       'config': json.loads(config.to_json()),
       'command_line': sys.argv,
@@ -123,6 +125,7 @@ def write_config(config, run_dir: str, world_size: int, wandb_id: str, threads: 
       'versions': versions(),
       'world_size': world_size,
       'threads': threads,  # intra-op CPU threads per process, kept on resume
+      'backend': backend,  # what conv_backend resolved to here: models.backend_in_use
       'wandb_id': wandb_id,
       'started': datetime.datetime.now().isoformat(timespec='seconds'),
   })

@@ -57,7 +57,8 @@ def run(config) -> Dict[str, Any]:
   wandb_id = (run_dirs.read_config(run_dir)['wandb_id'] if config.resume
               else _new_wandb_id())
   if context.is_main and not config.resume:
-    run_dirs.write_config(config, run_dir, context.world_size, wandb_id, threads)
+    run_dirs.write_config(config, run_dir, context.world_size, wandb_id, threads,
+                          models.backend_in_use(config.conv_backend, device))
   logger = RunLogger(config, run_dir, wandb_id, enabled=context.is_main)
   session = Session(config, model, splits, device, context, logger, paths, threads)
   try:

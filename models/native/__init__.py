@@ -4,7 +4,7 @@
   It reads and writes spectra in the layout PyTorch's FFTs use (frequencies contiguous), so the
   convolution needs no reorders around its GEMMs. Needs AVX-512F, or AVX2 and FMA (`mixes()`).
 - dropout_mask.c: dropout masks from a counter-based generator, in parallel, equal bit for bit
-  to the PyTorch version in models/ckcnn.py (PyTorch's CPU generator is serial).
+  to the PyTorch version in models/dropout.py (PyTorch's CPU generator is serial).
 
 Built with the host C compiler ($CC, else cc; $CFLAGS appended) for this CPU (-march=native,
 OpenMP: PyTorch's own libgomp once torch is loaded) into $CKCONV_NATIVE_CACHE, else
