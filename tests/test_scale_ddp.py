@@ -67,10 +67,9 @@ def records(run_dir):
   return [json.loads(line) for line in open(run_dir / 'metrics.jsonl')]
 
 
-@pytest.fixture(scope='module')
-def ddp_run(tmp_path_factory):
-  """A torchrun run killed (SIGKILL, torchrun and workers) after 2 epochs, then resumed."""
-  tmp_path = tmp_path_factory.mktemp('ddp')
+def stopped_then_resumed(tmp_path, stop):
+  """A torchrun run in tmp_path/run, stopped by `stop(process)` once 2 epochs are recorded,
+  then resumed under torchrun; returns the epochs recorded before the resume and the resume."""
   run_dir = tmp_path / 'run'
   process = subprocess.Popen(torchrun(tmp_path, 'run'), cwd=ROOT, env=ENV,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -78,14 +77,23 @@ def ddp_run(tmp_path_factory):
   while time.time() < deadline and process.poll() is None:
     if (run_dir / 'metrics.jsonl').exists() and len(records(run_dir)) >= 2:
       break
-    time.sleep(0.01)
-  assert process.poll() is None, 'the run ended before it could be killed'
-  kill_tree(process.pid)  # torchrun and both workers, as a node failure would
-  process.wait()
+    time.sleep(0.005)
+  assert process.poll() is None, 'the run ended before it could be stopped'
+  stop(process)
+  process.wait(timeout=120)
   before = records(run_dir)
   resumed = subprocess.run(torchrun(tmp_path, 'run', '--config.resume=True'), cwd=ROOT, env=ENV,
                            capture_output=True, text=True, timeout=300)
   assert resumed.returncode == 0, resumed.stderr[-3000:]
+  return before, resumed
+
+
+@pytest.fixture(scope='module')
+def ddp_run(tmp_path_factory):
+  """A torchrun run killed (SIGKILL, torchrun and workers) after 2 epochs, then resumed."""
+  tmp_path = tmp_path_factory.mktemp('ddp')
+  # torchrun and both workers, as a node failure would
+  before, resumed = stopped_then_resumed(tmp_path, lambda process: kill_tree(process.pid))
   return tmp_path, before, resumed
 
 
@@ -183,19 +191,6 @@ def test_torchrun_resumed_after_sigkill_equals_an_uninterrupted_run(ddp_run, uni
 def test_torchrun_stopped_mid_epoch_resumes_that_epoch_exactly(tmp_path, uninterrupted):
   """SIGTERM to torchrun: every worker saves at the same batch; each resumes from its own
   partial sums of the interrupted epoch. torchrun itself exits 1 (README: Running at scale)."""
-  run_dir = tmp_path / 'run'
-  process = subprocess.Popen(torchrun(tmp_path, 'run'), cwd=ROOT, env=ENV,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-  deadline = time.time() + 240
-  while time.time() < deadline and process.poll() is None:
-    if (run_dir / 'metrics.jsonl').exists() and len(records(run_dir)) >= 2:
-      break
-    time.sleep(0.005)
-  assert process.poll() is None, 'the run ended before it could be stopped'
-  process.send_signal(signal.SIGTERM)
-  process.wait(timeout=120)
-  resumed = subprocess.run(torchrun(tmp_path, 'run', '--config.resume=True'), cwd=ROOT, env=ENV,
-                           capture_output=True, text=True, timeout=300)
-  assert resumed.returncode == 0, resumed.stderr[-3000:]
+  _, resumed = stopped_then_resumed(tmp_path, lambda process: process.send_signal(signal.SIGTERM))
   assert ', batch ' in resumed.stdout  # it did stop inside an epoch
-  assert metrics_without_time(run_dir) == metrics_without_time(uninterrupted)
+  assert metrics_without_time(tmp_path / 'run') == metrics_without_time(uninterrupted)
