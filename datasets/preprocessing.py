@@ -1,4 +1,5 @@
-"""The published pipeline steps for series data (SPEC.md section 3), one function each.
+"""The published pipeline steps for series data (datasets/ of github.com/dwromero/ckconv), one
+function each.
 
 CharacterTrajectories, any UEA set and SpeechCommands go through the same steps, in this order:
 

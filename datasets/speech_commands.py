@@ -2,9 +2,10 @@
 
     data_root/SpeechCommands/speech_commands_v0.02/<word>/*.wav    (16 kHz mono int16)
 
-The published pipeline (SPEC.md section 3): the words yes, no, up, down, left, right, on, off,
-stop, go are labels 0..9; in each word's folder the files are read in sorted name order (the
-published code used directory-listing order) and every clip of exactly 16000 samples is kept,
+The published pipeline (dwromero/ckconv, datasets/speech_commands.py): the words yes, no, up,
+down, left, right, on, off, stop, go are labels 0..9; in each word's folder the files are read
+in sorted name order (the published code used directory-listing order) and every clip of
+exactly 16000 samples is kept,
 as int16 / 2**15. Other folders (other words, _background_noise_) are ignored. MFCC:
 torchaudio's MFCC(log_mels=True, n_mfcc=20, n_fft=200, n_mels=64). Raw: optionally dropped
 steps with a mask channel (drop_rate), and subsampling (sr_train, sr_test), which MFCC

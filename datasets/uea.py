@@ -6,7 +6,7 @@ Missing files come from sktime's package data for the sets it bundles (JapaneseV
 BasicMotions, ...: a local copy, no network), else from the archive's per-set zip.
 
 The series of TRAIN then TEST are padded to the longest by repeating their last value and
-labelled 0, 1, ... in order of first appearance (SPEC.md section 3). Then either
+labelled 0, 1, ... in order of first appearance (as published). Then either
   'pooled' (the published protocol, always for CharTrajectories): TRAIN and TEST pooled and
       split 70/15/15, stratified;
   'official': TEST is the test split; validation_split of TRAIN (stratified, from the seed)

@@ -12,8 +12,8 @@ class CheckpointError(Exception):
   """A checkpoint that is missing, unreadable or does not fit the model; shown as one line."""
 
 
-# Published name -> this project's name (SPEC section 2). The published kernel net was a
-# Sequential whose layers 0, 4, 8 are the linear layers and 2, 6 the norms.
+# Published name -> this project's name (the published models/ckcnn.py). The published kernel
+# net was a Sequential whose layers 0, 4, 8 are the linear layers and 2, 6 the norms.
 _PUBLISHED_NAMES = (
     (r'^backbone\.(\d+)\.cconv(\d)\.Kernel\.kernel_net\.0\.', r'blocks.\1.conv\2.kernel_net.linear1.'),
     (r'^backbone\.(\d+)\.cconv(\d)\.Kernel\.kernel_net\.4\.', r'blocks.\1.conv\2.kernel_net.linear2.'),

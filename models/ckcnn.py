@@ -1,4 +1,4 @@
-"""CKCNN: residual blocks of CKConvs and a linear read-out (SPEC section 2)."""
+"""CKCNN: residual blocks of CKConvs and a linear read-out (as published)."""
 import functools
 
 import torch

@@ -27,7 +27,7 @@ DIRECT_MAX_LENGTH = 12
 
 
 # --------------------------------------------------------------------------------------------
-# Sampling-rate change (the paper's "deploy at another resolution", SPEC section 1).
+# Sampling-rate change (the paper's "deploy at another resolution", the published ckconv.py).
 # --------------------------------------------------------------------------------------------
 
 def sampling_rate_change(train_length: int, length: int) -> float:
@@ -69,7 +69,7 @@ def smooth_kernel(kernel: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
 class CKConv(nn.Module):
   """The continuous-kernel convolution layer. x (B, Cin, L) -> (B, Cout, L).
 
-  Speed (SPEC section 6): the kernel network's last layer is linear, so the kernel is a
+  Speed: the kernel network's last layer is linear, so the kernel is a
   combination of its H + 1 last signals (hidden units and a constant); the FFT path transforms
   those instead of the Cout * Cin kernel rows. Everything kernel-side is computed once per call
   and shared by the batch. In eval mode under no_grad the kernel spectrum is cached per length

@@ -1,4 +1,4 @@
-"""The paper's experiment configs: every row of SPEC.md section 5, and their data shapes."""
+"""The paper's experiment configs: every row of the paper's runs, and their data shapes."""
 import importlib
 import pathlib
 import re
@@ -8,7 +8,7 @@ import pytest
 import datasets
 
 # file:variant -> (no_hidden, omega_0, dropout, dropout_in, weight_decay, weight_dropout,
-#                  batch, epochs, patience), transcribed from SPEC.md section 5.
+#                  batch, epochs, patience), transcribed from the published runs/README.md.
 ROWS = {
     'smnist:100k': (30, 31.09195739463897, 0.1, 0.1, 0, 0, 64, 200, 20),
     'smnist:1m': (100, 30.5, 0.2, 0.2, 0, 0, 64, 200, 20),

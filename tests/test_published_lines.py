@@ -34,7 +34,7 @@ def variant_config(name: str):
 
 
 def test_every_paper_row_has_its_published_line():
-  assert len(LINES) == 21  # SPEC's 18 rows, three of which name several sampling rates
+  assert len(LINES) == 21  # the paper's 18 rows, three of which name several sampling rates
   assert all(command.startswith('run_experiment.py --config.') for command in LINES.values())
 
 

@@ -366,7 +366,7 @@ def test_results_table_matches_the_paper_rows(tmp_path):
   assert by_name['sMNIST']['paper'] == 99.32 and by_name['sMNIST']['runs'] == 2
   assert by_name['pMNIST']['paper'] == 98.00
   assert by_name['SpeechCommands']['paper'] == 71.66  # raw, all data
-  assert by_name['CharacterTrajectories']['paper'] is None  # 30% dropped: not in SPEC.md
+  assert by_name['CharacterTrajectories']['paper'] is None  # 30% dropped: no paper number in the repository
   text = results_table.markdown(table)
   assert '| sMNIST | 2 | 99.28 ± 0.10 | 99.32 | 0.1 ± 0 |' in text
   assert '| pMNIST | 1 | 98.00 | 98.00 | 0.1 |' in text

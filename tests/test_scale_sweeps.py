@@ -9,7 +9,7 @@ from scripts import launch
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SWEEPS = sorted((ROOT / 'scripts' / 'sweeps').glob('*.yaml'))
-# One sweep per row group of SPEC.md section 5, and the two stress tasks.
+# One sweep per row group of the paper's runs, and the two stress tasks.
 EXPECTED = ['adding_problem', 'char_trajectories', 'copy_memory', 'pmnist', 'scifar10', 'smnist',
             'speech_commands_mfcc', 'speech_commands_raw']
 
