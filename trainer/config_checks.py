@@ -14,12 +14,12 @@ OPTIMIZERS = ('Adam', 'SGD', 'RMSprop')
 SCHEDULERS = ('plateau', 'multistep', '')
 WANDB_MODES = ('offline', 'online', 'disabled')
 AMP_MODES = ('', 'bf16')
-UEA_SPLITS = ('official', 'pooled')
 
 
 def check_config(config) -> None:
   """Raises ConfigError naming the first key that cannot work, and what to set."""
   import datasets
+  from datasets import uea
   import models
   from models.kernelnet import ACTIVATIONS, INITS, NORM_TYPES
   c = config
@@ -32,7 +32,7 @@ def check_config(config) -> None:
   _one_of(c, 'kernelnet_init', INITS)
   _one_of(c, 'wandb_mode', WANDB_MODES)
   _one_of(c, 'amp', AMP_MODES)
-  _one_of(c, 'uea_split', UEA_SPLITS)
+  _one_of(c, 'uea_split', uea.PROTOCOLS)
   _one_of(c, 'conv_backend', models.BACKENDS)
   _require(c.device == 'auto' or c.device == 'cpu' or c.device.startswith('cuda'),
            'device', c.device, 'auto, cpu, cuda or cuda:<index>')
