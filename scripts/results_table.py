@@ -10,10 +10,12 @@ of the selected model's test value of its task's headline metric (`headline`): t
 accuracy for Copy memory, the MSE for the Adding problem, the ROC AUC where the run reports it,
 else the accuracy; accuracies in percent. One table per headline metric; within a data set the
 best experiment comes first and, when there are several, in bold. The paper's numbers are the
-PAPER_RESULTS of the config files (configs/<x>.py), matched by data set (sMNIST, pMNIST, ...,
+PAPER_RESULTS of the config files (configs/<x>.py; test accuracy in %, or the metric a file's
+PAPER_METRIC names: PhysioNet's ROC AUC), matched by data set (sMNIST, pMNIST, ...,
 SpeechCommands MFCC or raw) and the keys that tell its rows apart (no_hidden, drop_rate,
-sr_train). `--plot` draws the learning curves (metrics.jsonl) to one PNG per data set: a panel
-per metric, a mean curve with a ± std band per experiment.
+sr_train), and shown where the run's headline metric is the paper's. `--plot` draws the
+learning curves (metrics.jsonl) to one PNG per data set: a panel per metric, a mean curve with a
+± std band per experiment.
 """
 import argparse
 import csv
@@ -139,18 +141,22 @@ def paper_row(config: Dict) -> Tuple:
 
 
 @functools.lru_cache(maxsize=None)
-def paper_results() -> Dict[Tuple, float]:
-  """{paper_row: test accuracy %} of every variant a config file reports (its PAPER_RESULTS)."""
+def paper_results() -> Dict[Tuple, Tuple[str, float]]:
+  """{paper_row: (metric, value)} of every variant a config file reports (its PAPER_RESULTS, in
+  its PAPER_METRIC: test accuracy % unless it names another)."""
   results = {}
   for module in pkgutil.iter_modules([str(ROOT / 'configs')]):
     config_file = importlib.import_module(f'configs.{module.name}')
-    for variant, accuracy in getattr(config_file, 'PAPER_RESULTS', {}).items():
-      results[paper_row(config_file.get_config(variant).to_dict())] = accuracy
+    metric = getattr(config_file, 'PAPER_METRIC', ACCURACY.metric)
+    for variant, value in getattr(config_file, 'PAPER_RESULTS', {}).items():
+      results[paper_row(config_file.get_config(variant).to_dict())] = metric, value
   return results
 
 
-def paper_accuracy(config: Dict) -> Optional[float]:
-  return paper_results().get(paper_row(config))
+def paper_value(config: Dict, measure: 'Headline') -> Optional[float]:
+  """The paper's number for `config`'s row where the paper reports it in `measure`."""
+  metric, value = paper_results().get(paper_row(config), (None, None))
+  return value if metric == measure.metric else None
 
 
 # ---- The metric each task is judged by ------------------------------------------------------
@@ -238,7 +244,7 @@ def rows(experiments: Sequence[List[Dict]]) -> List[Dict]:
     loss_mean, loss_std = mean_std(summary_values(runs, 'best_test_loss'))
     out.append({'experiment': label, 'dataset': dataset_name(runs[0]['config']),
                 'headline': measure, 'runs': len(runs), 'mean': mean, 'std': std,
-                'paper': paper_accuracy(runs[0]['config']) if measure == ACCURACY else None,
+                'paper': paper_value(runs[0]['config'], measure),
                 'loss_mean': loss_mean, 'loss_std': loss_std,
                 'run_dirs': [r['run_dir'] for r in runs]})
   return mark_best(ranked(out))
@@ -276,15 +282,16 @@ def markdown(table: Sequence[Dict]) -> str:
 
 
 def markdown_table(measure: Headline, table: Sequence[Dict]) -> str:
-  paper, loss = measure == ACCURACY, measure != MSE  # MSE is the loss: no second column
-  header = (['experiment', 'runs', measure.named('test')] + ['paper (%)'] * paper
+  paper, loss = measure in (ACCURACY, AUC), measure != MSE  # MSE is the loss: no second column
+  header = (['experiment', 'runs', measure.named('test')]
+            + ['paper' + (' (%)' if measure.percent else '')] * paper
             + ['test loss'] * loss)
   lines = ['| ' + ' | '.join(header) + ' |', '|---|' + '---:|' * (len(header) - 1)]
   for r in table:
     value = plus_minus(r['mean'], r['std'], measure.spec)
     cells = [r['experiment'], str(r['runs']), f'**{value}**' if r['best'] else value]
     if paper:
-      cells.append('' if r['paper'] is None else format(r['paper'], '.2f'))
+      cells.append('' if r['paper'] is None else format(r['paper'], measure.spec))
     if loss:
       cells.append(plus_minus(r['loss_mean'], r['loss_std'], '.4g'))
     lines.append('| ' + ' | '.join(cells) + ' |')
