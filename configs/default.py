@@ -30,8 +30,8 @@ def base_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
 
   # ---- What to run -------------------------------------------------------------------------
-  # Data set: MNIST, CIFAR10, CharTrajectories, SpeechCommands, UEA (any UEA set, see
-  # uea_name), AddProblem, CopyMemory.
+  # Data set: MNIST, CIFAR10, CharTrajectories, SpeechCommands, PhysioNet, UEA (any UEA set,
+  # see uea_name), AddProblem, CopyMemory.
   c.dataset = 'UEA'
   # Network: CKCNN (continuous kernels) or BFCNN (the same network with ordinary discrete
   # causal kernels of size cnn_kernel_size, the paper's baseline).

@@ -27,6 +27,7 @@ _REGISTRY = {
     'CharTrajectories': 'datasets.uea:CharTrajectories',
     'UEA': 'datasets.uea:UEA',
     'SpeechCommands': 'datasets.speech_commands:SpeechCommands',
+    'PhysioNet': 'datasets.physionet:PhysioNet',
     'AddProblem': 'datasets.synthetic:AddProblem',
     'CopyMemory': 'datasets.synthetic:CopyMemory',
 }

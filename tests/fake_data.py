@@ -4,9 +4,11 @@
     write_cifar10        data_root/cifar-10-batches-py/*       torchvision's pickled batches
     write_ts / write_uea data_root/UEA/<Name>/<Name>_*.ts      sktime/UEA .ts, unequal lengths
     write_speech_commands data_root/SpeechCommands/speech_commands_v0.02/<word>/*.wav
+    write_physionet      data_root/PhysioNet/training_setA.zip, training_setB.zip (*.psv)
 """
 import pathlib
 import pickle
+import zipfile
 from typing import Dict, List, Sequence, Tuple
 
 import urllib.error
@@ -143,3 +145,57 @@ def write_speech_commands(data_root, per_word: int = 7, seed: int = 0) -> pathli
   for name in ('validation_list.txt', 'testing_list.txt', 'LICENSE', 'README.md'):
     (folder / name).write_text('yes/00000000_nohash_0.wav\n')
   return folder
+
+
+PHYSIONET_HEADER = ('HR|O2Sat|Temp|SBP|MAP|DBP|Resp|EtCO2|BaseExcess|HCO3|FiO2|pH|PaCO2|SaO2|AST|'
+                    'BUN|Alkalinephos|Calcium|Chloride|Creatinine|Bilirubin_direct|Glucose|'
+                    'Lactate|Magnesium|Phosphate|Potassium|Bilirubin_total|TroponinI|Hct|Hgb|PTT|'
+                    'WBC|Fibrinogen|Platelets|Age|Gender|Unit1|Unit2|HospAdmTime|ICULOS|'
+                    'SepsisLabel')
+
+
+def psv_text(rows: Sequence[Sequence[float]]) -> str:
+  """A .psv file: the challenge's header, then one `|`-separated row of 41 cells per hour, NaN
+  written as the challenge writes it."""
+  def cell(v):
+    return 'NaN' if np.isnan(v) else (str(int(v)) if float(v).is_integer() else repr(float(v)))
+  return '\n'.join([PHYSIONET_HEADER] + ['|'.join(cell(v) for v in row) for row in rows]) + '\n'
+
+
+def random_stay(rng: np.random.Generator, last_hour: int, septic: bool) -> List[List[float]]:
+  """Rows of one ICU stay up to ICU hour `last_hour`, a fifth of the hours missing (gaps in
+  ICULOS, also before the first), sparse values, units NaN at times; septic stays get
+  SepsisLabel 1 in their last 4 rows."""
+  hours = np.flatnonzero(rng.random(last_hour - 1) < 0.8) + 1
+  hours = np.append(hours, last_hour)
+  age, gender = float(rng.integers(18, 90)), float(rng.integers(0, 2))
+  unit1 = float('nan') if rng.random() < 0.3 else float(rng.integers(0, 2))
+  unit2 = float('nan') if np.isnan(unit1) else 1.0 - unit1
+  admitted = float('nan') if rng.random() < 0.1 else round(float(rng.normal(-10, 5)), 2)
+  rows = []
+  for i, hour in enumerate(hours):
+    values = rng.normal(50, 20, size=34).round(2)
+    values[rng.random(34) < 0.6] = np.nan
+    onset = septic and i >= len(hours) - 4
+    rows.append(list(values) + [age, gender, unit1, unit2, admitted, float(hour), float(onset)])
+  return rows
+
+
+def write_physionet(data_root, per_set: int = 24, seed: int = 0) -> Dict[str, List]:
+  """The challenge's two zips (training/ in set A, training_setB/ in set B) of random stays,
+  every second one septic, every fourth 1 or 2 hours long, every fourth past hour 72, members
+  written in reverse name order; returns {file name: rows}."""
+  rng = np.random.default_rng(seed)
+  folder = pathlib.Path(data_root) / 'PhysioNet'
+  folder.mkdir(parents=True, exist_ok=True)
+  stays = {}
+  for archive, inner, first in (('training_setA.zip', 'training', 1),
+                                ('training_setB.zip', 'training_setB', 100001)):
+    names = [f'p{first + i:06d}.psv' for i in range(per_set)]
+    with zipfile.ZipFile(folder / archive, 'w') as z:
+      for i, name in reversed(list(enumerate(names))):
+        last_hour = (int(rng.integers(1, 3)), int(rng.integers(3, 72)),
+                     int(rng.integers(73, 120)), 72)[i % 4]
+        stays[name] = random_stay(rng, last_hour, septic=i % 2 == 1)
+        z.writestr(f'{inner}/{name}', psv_text(stays[name]))
+  return stays

@@ -31,18 +31,20 @@ ROWS = {
     'speech_commands_raw:drop30': (30, 35.655229877794035, 0.1, 0, 0.0001, 0, 32, 300, 20),
     'speech_commands_raw:drop50': (30, 31.700745675276966, 0, 0, 0.0001, 0, 32, 300, 20),
     'speech_commands_raw:drop70': (30, 23.29255834358289, 0.1, 0.1, 0, 0.1, 32, 300, 20),
+    'physionet:base': (30, 9.779406396796968, 0.1, 0.1, 0.0001, 0, 1024, 200, 20),
 }
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-# The config files of the paper's classification rows: each holds their PAPER_RESULTS.
+# The config files of the paper's classification rows: each holds their PAPER_RESULTS (test
+# accuracy in %; PhysioNet's ROC AUC).
 PAPER_CONFIG_FILES = ('smnist', 'pmnist', 'scifar10', 'char_trajectories', 'speech_commands_mfcc',
-                      'speech_commands_raw')
+                      'speech_commands_raw', 'physionet')
 # file:variant -> (in_channels, classes, training length), as the model will be built.
 SHAPES = {
     'smnist:100k': (1, 10, 784), 'pmnist:1m': (1, 10, 784), 'scifar10:100k': (3, 10, 1024),
     'char_trajectories:base': (3, 20, 182), 'char_trajectories:srtrain8': (3, 20, 23),
     'char_trajectories:drop50': (4, 20, 182), 'speech_commands_mfcc:base': (20, 10, 161),
     'speech_commands_raw:base': (1, 10, 16000), 'speech_commands_raw:srtrain2': (1, 10, 8000),
-    'speech_commands_raw:drop70': (2, 10, 16000),
+    'speech_commands_raw:drop70': (2, 10, 16000), 'physionet:base': (75, 1, 72),
 }
 
 
@@ -61,6 +63,7 @@ def test_every_paper_row(name):
       ('CKCNN', 2, 'Sine', 32)
   assert (c.optimizer, c.lr, c.scheduler, c.sched_decay_factor, c.clip) == \
       ('Adam', 0.001, 'plateau', 5.0, 0.0)
+  assert c.report_auc == (name == 'physionet:base')
   assert c.device == 'auto'
   variant = name.split(':')[1]
   assert c.drop_rate == (int(variant[4:]) if variant.startswith('drop') else 0)
@@ -95,7 +98,8 @@ def test_described_shapes_need_no_data(name, tmp_path):
 
 
 def readme_paper_accuracies() -> dict:
-  """{config file: the accuracies (%) in its row of README.md's data-set table, in order}."""
+  """{config file: the accuracies (%) or AUCs in its row of README.md's data-set table, in
+  order}."""
   lines = (ROOT / 'README.md').read_text().split('## Data sets', 1)[1].splitlines()
   header = next(i for i, line in enumerate(lines) if line.startswith('| Experiment |'))
   column = [c.strip() for c in lines[header].split('|')].index('Paper test acc.')
@@ -105,7 +109,8 @@ def readme_paper_accuracies() -> dict:
       break
     cells = [c.strip() for c in line.split('|')]
     config_file = re.search(r'configs/(\w+)\.py', cells[2]).group(1)
-    quoted[config_file] = [float(x) for x in re.findall(r'(\d+\.\d+)%', cells[column])]
+    quoted[config_file] = [float(a or b) for a, b in
+                           re.findall(r'(\d+\.\d+)%|AUC (\d+\.\d+)', cells[column])]
   return quoted
 
 

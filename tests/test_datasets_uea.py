@@ -4,13 +4,13 @@ import zipfile
 
 import numpy as np
 import pytest
-import sklearn.model_selection
 import torch
 import torch.hub
 
 import fake_data
 from datasets.base import DataError
 from datasets.uea import UEA, CharTrajectories
+from published_split import split_70_15_15
 
 
 def published_pipeline(train, test):
@@ -26,11 +26,7 @@ def published_pipeline(train, test):
   y = torch.tensor([numbers[label.lower()] for label in labels])
 
   def split(t):
-    a, rest, _, rest_y = sklearn.model_selection.train_test_split(
-        t, y, train_size=0.7, random_state=0, shuffle=True, stratify=y)
-    b, c = sklearn.model_selection.train_test_split(
-        rest, train_size=0.5, random_state=1, shuffle=True, stratify=rest_y)
-    return a, b, c
+    return split_70_15_15(t, y)
 
   train_x = split(x)[0]
   out = torch.stack([(xt - tt.mean()) / (tt.std() + 1e-5)

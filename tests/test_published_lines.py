@@ -22,7 +22,7 @@ import trainer
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CONFIG_FILES = ('smnist', 'pmnist', 'scifar10', 'char_trajectories', 'speech_commands_mfcc',
-                'speech_commands_raw')
+                'speech_commands_raw', 'physionet')
 LINES = {f'{name}:{variant}': command
          for name in CONFIG_FILES
          for variant, command in importlib.import_module(f'configs.{name}').PUBLISHED_COMMANDS.items()}
@@ -34,7 +34,7 @@ def variant_config(name: str):
 
 
 def test_every_paper_row_has_its_published_line():
-  assert len(LINES) == 21  # the paper's 18 rows, three of which name several sampling rates
+  assert len(LINES) == 22  # the paper's 19 rows, three of which name several sampling rates
   assert all(command.startswith('run_experiment.py --config.') for command in LINES.values())
 
 
@@ -64,12 +64,18 @@ def run_cli(*args):
                         env={**__import__('os').environ, 'OMP_NUM_THREADS': '1'})
 
 
+def train_one_epoch(name: str, tmp_path):
+  """Runs published line `name` for one epoch on the data in tmp_path/data, downloads off,
+  into tmp_path/run."""
+  return run_cli(*shlex.split(LINES[name])[1:], f'--config.data_root={tmp_path}/data',
+                 '--config.download=False', f'--config.run_dir={tmp_path}/run',
+                 '--config.wandb_mode=disabled', '--config.epochs=1')
+
+
 def test_published_smnist_line_keeps_all_training_digits(tmp_path):
   """The published protocol has no validation split: the test set doubles as validation."""
   real_data.write_mnist_digits(tmp_path / 'data', n_train=256, n_test=128)
-  result = run_cli(*shlex.split(LINES['smnist:100k'])[1:], f'--config.data_root={tmp_path}/data',
-                   '--config.download=False', f'--config.run_dir={tmp_path}/run',
-                   '--config.wandb_mode=disabled', '--config.epochs=1')
+  result = train_one_epoch('smnist:100k', tmp_path)
   assert result.returncode == 0, result.stderr
   summary = json.loads((tmp_path / 'run' / 'summary.json').read_text())
   assert (summary['num_train'], summary['num_validation'], summary['num_test']) == (256, 128, 128)
@@ -79,13 +85,22 @@ def test_published_smnist_line_keeps_all_training_digits(tmp_path):
 
 def test_published_char_trajectories_line_normalises_per_time_step(tmp_path):
   fake_data.write_char_trajectories(tmp_path / 'data')
-  result = run_cli(*shlex.split(LINES['char_trajectories:base'])[1:],
-                   f'--config.data_root={tmp_path}/data', '--config.download=False',
-                   f'--config.run_dir={tmp_path}/run', '--config.wandb_mode=disabled',
-                   '--config.epochs=1')
+  result = train_one_epoch('char_trajectories:base', tmp_path)
   assert result.returncode == 0, result.stderr
   recorded = json.loads((tmp_path / 'run' / 'config.json').read_text())['config']
   assert (recorded['normalization'], recorded['validation_split']) == ('per_time_step', None)
+
+
+def test_published_physionet_line_trains_the_binary_model_and_reports_its_auc(tmp_path):
+  fake_data.write_physionet(tmp_path / 'data')
+  result = train_one_epoch('physionet:base', tmp_path)
+  assert result.returncode == 0, result.stderr
+  summary = json.loads((tmp_path / 'run' / 'summary.json').read_text())
+  assert summary['no_params'] == 175707 and summary['task'] == 'classification'
+  assert 0 <= summary['best_auc_test'] <= 1 and 0 <= summary['final_auc_test'] <= 1
+  assert 'best_auc_test' in result.stdout  # the summary line shows it
+  record = json.loads((tmp_path / 'run' / 'metrics.jsonl').read_text().splitlines()[0])
+  assert 0 <= record['auc_validation'] <= 1 and 'auc_validation' in result.stdout
 
 
 def test_print_config_shows_the_resolved_published_protocol(tmp_path):

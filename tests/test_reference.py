@@ -13,8 +13,8 @@ MANIFEST_KEYS = ('dataset', 'no_hidden', 'no_blocks', 'kernelnet_no_hidden',
                  'permuted', 'mfcc', 'drop_rate')
 
 
-def manifest(reference_dir):
-  return json.loads((reference_dir / 'checkpoints' / 'manifest.json').read_text())
+def manifest(reference_dir, folder='checkpoints'):
+  return json.loads((reference_dir / folder / 'manifest.json').read_text())
 
 
 def model_for(entry):
@@ -24,12 +24,14 @@ def model_for(entry):
   return models.get_model(config, datasets.describe(config))
 
 
-def test_every_checkpoint_loads_into_its_manifest_model(reference_dir):
-  for name, entry in manifest(reference_dir).items():
+# PhysioNet's file has its own folder and manifest, and no golden logits.
+@pytest.mark.parametrize('folder', ['checkpoints', 'physionet'])
+def test_every_checkpoint_loads_into_its_manifest_model(reference_dir, folder):
+  for name, entry in manifest(reference_dir, folder).items():
     model = model_for(entry)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     assert trainable == entry['num_params'], name
-    models.load_checkpoint(model, str(reference_dir / 'checkpoints' / name))
+    models.load_checkpoint(model, str(reference_dir / folder / name))
     lengths = {int(m.train_length) for m in model.modules() if isinstance(m, models.CKConv)}
     assert lengths == set(entry['train_length_in_file'] or [0]), name
 

@@ -7,11 +7,13 @@ on data in its real on-disk format. The MNIST checkpoints are scored on real MNI
 import json
 import os
 import pathlib
+import shlex
 import subprocess
 import sys
 
 import pytest
 
+from configs.physionet import PUBLISHED_COMMANDS as PHYSIONET_LINES
 import fake_data
 import real_data
 
@@ -41,11 +43,16 @@ THROUGH_THE_CLI = sorted(set(CHECKPOINTS) - set(REAL_DIGITS) - {'scifar_100k.pt'
 
 def run_test_only(reference_dir, tmp_path, name):
   """Runs the CLI's test-only mode on checkpoint `name`; returns its summary.json."""
-  config = CHECKPOINTS[name][0]
+  return test_only(tmp_path, reference_dir / 'checkpoints' / name,
+                   f'--config={CHECKPOINTS[name][0]}')
+
+
+def test_only(tmp_path, checkpoint, *experiment):
+  """Runs the CLI's test-only mode of `experiment` (flags) on `checkpoint`; returns its
+  summary.json."""
   result = subprocess.run(
-      [sys.executable, str(ROOT / 'run_experiment.py'), f'--config={config}',
-       '--config.train=False', '--config.pretrained=True',
-       f'--config.path={reference_dir / "checkpoints" / name}',
+      [sys.executable, str(ROOT / 'run_experiment.py'), *experiment,
+       '--config.train=False', '--config.pretrained=True', f'--config.path={checkpoint}',
        f'--config.data_root={tmp_path / "data"}', '--config.download=False',
        f'--config.run_dir={tmp_path / "run"}', '--config.wandb_mode=disabled'],
       cwd=ROOT, capture_output=True, text=True, timeout=900,
@@ -79,3 +86,13 @@ def test_published_checkpoint_runs_on_real_format_files(reference_dir, tmp_path,
   assert 0 <= summary['best_test_accuracy'] <= 1 and summary['num_test'] > 0
   recorded = json.loads((tmp_path / 'run' / 'config.json').read_text())['config']
   assert recorded['published_fft_odd_lengths']  # a published file runs the published FFT
+
+
+def test_published_physionet_checkpoint_reports_a_test_auc(reference_dir, tmp_path):
+  """The published line, as its README says to test a published file (its own manifest)."""
+  fake_data.write_physionet(tmp_path / 'data')
+  entry = json.loads((reference_dir / 'physionet' / 'manifest.json').read_text())['physionet.pt']
+  summary = test_only(tmp_path, reference_dir / 'physionet' / 'physionet.pt',
+                      *shlex.split(PHYSIONET_LINES['base'])[1:])
+  assert summary['no_params'] == entry['num_params'] == 175707
+  assert 0 <= summary['best_auc_test'] <= 1 and summary['num_test'] > 0
