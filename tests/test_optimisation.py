@@ -11,7 +11,7 @@ from torch import nn
 
 from configs.default import get_config
 import trainer
-from trainer import batches
+from trainer import batches, run_dir as run_dirs
 from trainer.config_checks import check_config
 from trainer.train import Session, make_optimizer, make_scheduler
 
@@ -184,6 +184,14 @@ def test_the_ccnn_recipe_passes_the_checks():
   check_config(config_with(optimizer='AdamW', optimizer_weight_decay=0.0, weight_decay=1e-6,
                            mask_lr_ratio=0.1, scheduler='cosine', sched_warmup_epochs=10,
                            epochs=210))
+
+
+def test_a_refused_mask_lr_ratio_leaves_no_run_behind(tmp_path):
+  """The model decides whether it has mask parameters: the run refuses the ratio once the
+  model is built, before config.json, so the same run_dir takes the corrected command."""
+  with pytest.raises(trainer.ConfigError, match='mask_lr_ratio=0.5 has nothing to act on'):
+    trainer.run(small_cosine_run(tmp_path, 'run', mask_lr_ratio=0.5))
+  assert not run_dirs.holds_a_run(str(tmp_path / 'run'))
 
 
 def small_cosine_run(tmp_path, name, **overrides):
