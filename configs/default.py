@@ -72,18 +72,27 @@ def base_config() -> ml_collections.ConfigDict:
   c.published_fft_odd_lengths = False
 
   # ---- Optimisation -------------------------------------------------------------------------
-  c.optimizer = 'Adam'  # Adam, SGD, RMSprop
+  c.optimizer = 'Adam'  # Adam, AdamW, SGD, RMSprop
   c.optimizer_momentum = 0.0  # SGD only
+  # AdamW only: its decoupled weight decay (each step scales every weight by 1 - lr * this).
+  # 0 as in CCNN's runs, whose weight decay is the weight_decay penalty.
+  c.optimizer_weight_decay = 0.0
   c.lr = 0.001  # learning rate
-  # Not an optimiser setting: adds weight_decay * sum over CKConvs of (||kernel|| + ||bias||).
+  # Parameters named *mask_* (FlexConv's Gaussian masks) train at lr * mask_lr_ratio.
+  c.mask_lr_ratio = 1.0
+  # Not an optimiser setting, for every optimiser (AdamW too): adds weight_decay * sum over
+  # CKConvs of (||kernel|| + ||bias||) to the loss.
   c.weight_decay = 0.0
   c.clip = 0.0  # clip the gradient norm to this value when > 0
   c.batch_size = 32  # series per training step (over all processes under DDP)
-  c.epochs = 200  # training epochs (>= 1; a resumed run may raise it)
-  c.scheduler = 'plateau'  # plateau (on validation accuracy), multistep, or '' for none
+  c.epochs = 200  # training epochs (>= 1; a resumed run may raise it, except with cosine)
+  # plateau (on validation accuracy), multistep, cosine (CCNN's: stepped every optimiser step,
+  # decays to 0 at the end of `epochs`), or '' for none
+  c.scheduler = 'plateau'
   c.sched_decay_factor = 5.0  # the learning rate is divided by this at each decay
   c.sched_patience = 20  # plateau: epochs without improvement before a decay
   c.sched_decay_steps = (75,)  # multistep: epochs at which to decay
+  c.sched_warmup_epochs = 0  # cosine: epochs of linear warm-up from 1e-8 * lr before the decay
   c.max_epochs_no_improvement = 100  # early stop after this many epochs without a new best
   c.report_auc = False  # also report ROC AUC (one-vs-rest) for validation and test
 

@@ -44,6 +44,12 @@ def num_batches(num_items: int, batch_size: int) -> int:
   return -(-num_items // batch_size)
 
 
+def steps_per_epoch(num_items: int, batch_size: int, world_size: int) -> int:
+  """The optimiser steps of a training epoch: each process's equal `shard` of the items in
+  batches of its share of the global `batch_size`."""
+  return num_batches(-(-num_items // world_size), per_process_batch_size(batch_size, world_size))
+
+
 def iterate(dataset: Dataset, indices: torch.Tensor, batch_size: int, device: torch.device,
             num_workers: int = 0, start: int = 0) -> Iterator[Tuple[torch.Tensor, ...]]:
   """Batches of `dataset[indices]` on `device`, skipping the first `start` batches."""

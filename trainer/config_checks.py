@@ -10,8 +10,8 @@ import copy
 
 from trainer.errors import ConfigError
 
-OPTIMIZERS = ('Adam', 'SGD', 'RMSprop')
-SCHEDULERS = ('plateau', 'multistep', '')
+OPTIMIZERS = ('Adam', 'AdamW', 'SGD', 'RMSprop')
+SCHEDULERS = ('plateau', 'multistep', 'cosine', '')
 WANDB_MODES = ('offline', 'online', 'disabled')
 AMP_MODES = ('', 'bf16')
 
@@ -62,6 +62,10 @@ def check_config(config) -> None:
   if c.cnn_kernel_size and c.model != 'BFCNN':
     raise ConfigError(f'cnn_kernel_size={c.cnn_kernel_size} only applies to model=BFCNN; '
                       'drop it or set --config.model=BFCNN')
+  _check_optimizer_weight_decay(c)
+  _require(c.mask_lr_ratio >= 0, 'mask_lr_ratio', c.mask_lr_ratio,
+           'a factor >= 0 of lr for the mask parameters (1: the same lr)')
+  _check_warmup(c)
   if c.scheduler == 'multistep':
     steps = c.sched_decay_steps
     _require(all(isinstance(s, int) and s > 0 for s in steps), 'sched_decay_steps', steps,
@@ -72,6 +76,31 @@ def check_config(config) -> None:
     raise ConfigError('train=False only tests a trained model: add --config.pretrained=True '
                       '--config.path=<checkpoint>')
   datasets.describe(c)  # the data set's own keys and their values; reads no data
+
+
+def _check_optimizer_weight_decay(c) -> None:
+  """optimizer_weight_decay is AdamW's own (decoupled) decay; weight_decay, the loss penalty,
+  applies to every optimiser."""
+  _require(c.optimizer_weight_decay >= 0, 'optimizer_weight_decay', c.optimizer_weight_decay,
+           'a value >= 0')
+  if c.optimizer_weight_decay and c.optimizer != 'AdamW':
+    raise ConfigError(f'optimizer_weight_decay={c.optimizer_weight_decay} only applies to '
+                      'optimizer=AdamW (its decoupled decay); set --config.optimizer=AdamW, or '
+                      'drop it and use weight_decay (the loss penalty, any optimiser)')
+
+
+def _check_warmup(c) -> None:
+  """sched_warmup_epochs: scheduler=cosine only, and less than half the run, where CCNN's
+  warm-up-then-cosine schedule (trainer.train.WarmupCosine) stays bounded."""
+  _require(c.sched_warmup_epochs >= 0, 'sched_warmup_epochs', c.sched_warmup_epochs,
+           'an integer >= 0')
+  if c.sched_warmup_epochs and c.scheduler != 'cosine':
+    raise ConfigError(f'sched_warmup_epochs={c.sched_warmup_epochs} only applies to '
+                      'scheduler=cosine; set --config.scheduler=cosine or drop it')
+  if c.scheduler == 'cosine' and c.train:
+    _require(2 * c.sched_warmup_epochs < c.epochs, 'sched_warmup_epochs', c.sched_warmup_epochs,
+             f'fewer than half the epochs ({c.epochs}): the cosine after the warm-up needs the '
+             'longer part of the run')
 
 
 def resolve(config):

@@ -114,6 +114,10 @@ def _check_same_experiment(config, run_dir: str):
     shown = ', '.join(f'{k}={saved.get(k)!r} (now {current.get(k)!r})' for k in differing[:4])
     raise RunDirError(f'cannot resume {run_dir}: it was started with {shown}; use the same '
                       'values or a new run_dir')
+  if saved.get('scheduler') == 'cosine' and saved.get('epochs') != current.get('epochs'):
+    raise RunDirError(f'cannot resume {run_dir} with epochs={current.get("epochs")!r}: its '
+                      f'cosine schedule decays over the epochs={saved.get("epochs")!r} it was '
+                      'started with; use those or a new run_dir')
 
 
 def write_config(config, run_dir: str, world_size: int, wandb_id: str, threads: int,

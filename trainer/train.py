@@ -15,7 +15,7 @@ import random
 import signal
 import sys
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 import torch
@@ -24,7 +24,7 @@ import datasets
 import models
 from trainer import batches, checkpointing, distributed, run_dir as run_dirs
 from trainer.config_checks import resolve
-from trainer.errors import Diverged, Interrupted
+from trainer.errors import ConfigError, Diverged, Interrupted
 from trainer.logger import RunLogger, progress as progress_bar
 from trainer.objectives import Objective
 from trainer.selection import Progress, improves, stops_early, summary
@@ -50,6 +50,7 @@ def run(config) -> Dict[str, Any]:
   splits = datasets.load(config, resumed['data_state'] if resumed else None)
   _warn_if_full_batch(config.batch_size, len(splits.train))
   model = models.get_model(config, splits.spec)
+  check_mask_lr_ratio(model, config)  # before config.json: a refused run leaves no run behind
   if config.pretrained:
     models.load_checkpoint(model, config.path)
   model.to(device)
@@ -160,7 +161,10 @@ class Session:
     self.test_is_validation = splits.validation_is_test
     self.network = self._wrap(model)
     self.optimizer = make_optimizer(model, config)
-    self.scheduler = make_scheduler(self.optimizer, config)
+    self.scheduler = make_scheduler(
+        self.optimizer, config,
+        batches.steps_per_epoch(len(splits.train), config.batch_size, context.world_size))
+    self.scheduler_per_step = config.scheduler in PER_STEP_SCHEDULERS
     self.amp = (torch.autocast(device.type, dtype=torch.bfloat16) if config.amp == 'bf16'
                 else contextlib.nullcontext())
 
@@ -225,6 +229,8 @@ class Session:
     if self.config.clip > 0:
       torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip)
     self.optimizer.step()
+    if self.scheduler_per_step:
+      self.scheduler.step()
     sums = self.objective.sums(outputs, y, loss)
     if penalty is not None:
       sums['penalty'] = penalty.detach().float() * y.shape[0]
@@ -279,9 +285,10 @@ class Session:
     return self.evaluate('test')
 
   def _step_scheduler(self, validation):
+    """The once-an-epoch step (the per-step schedulers stepped in _train_step)."""
     if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
       self.scheduler.step(self.objective.score(validation))
-    elif self.scheduler is not None:
+    elif self.scheduler is not None and not self.scheduler_per_step:
       self.scheduler.step()
 
   # ---- Checkpoints -----------------------------------------------------------------------------
@@ -369,16 +376,54 @@ class Session:
                                         else {})}
 
 
+# Stepped after every optimiser step, as CCNN steps its schedules; the others once an epoch.
+PER_STEP_SCHEDULERS = ('cosine',)
+
+
+def is_mask_parameter(name: str) -> bool:
+  """FlexConv's Gaussian-mask parameters (`...mask_width_param`, `...mask_mean_param`), which
+  CCNN trains at their own learning rate, lr * mask_lr_ratio."""
+  return 'mask_' in name
+
+
+def check_mask_lr_ratio(model, config) -> None:
+  """Refuses a mask_lr_ratio that the model has no mask parameters for."""
+  if config.mask_lr_ratio != 1.0 and not any(is_mask_parameter(name)
+                                             for name, _ in model.named_parameters()):
+    raise ConfigError(f'mask_lr_ratio={config.mask_lr_ratio} has nothing to act on: model '
+                      f'{config.model} has no mask parameters (names containing "mask_", '
+                      'FlexConv\'s Gaussian masks); drop it')
+
+
+def param_groups(model, config) -> List[Dict[str, Any]]:
+  """The optimiser's parameter groups: everything at `lr`; where the model has mask parameters,
+  they form a second group at lr * mask_lr_ratio (CCNN's optimiser builds the same two). A
+  model without them keeps one group, so the optimiser state of earlier runs still loads."""
+  check_mask_lr_ratio(model, config)
+  named = list(model.named_parameters())
+  masks = [p for name, p in named if is_mask_parameter(name)]
+  if not masks:
+    return [{'params': [p for _, p in named]}]
+  return [{'params': [p for name, p in named if not is_mask_parameter(name)]},
+          {'params': masks, 'lr': config.lr * config.mask_lr_ratio}]
+
+
 def make_optimizer(model, config) -> torch.optim.Optimizer:
-  params = model.parameters()
+  """The optimiser, without any weight decay of its own except AdamW's optimizer_weight_decay:
+  `weight_decay` is a loss penalty (Session._train_step) for every optimiser, as in CKConv and
+  in CCNN, whose AdamW runs pass weight decay 0 to the optimiser."""
+  groups = param_groups(model, config)
   if config.optimizer == 'SGD':
-    return torch.optim.SGD(params, lr=config.lr, momentum=config.optimizer_momentum)
+    return torch.optim.SGD(groups, lr=config.lr, momentum=config.optimizer_momentum)
   if config.optimizer == 'RMSprop':
-    return torch.optim.RMSprop(params, lr=config.lr)
-  return torch.optim.Adam(params, lr=config.lr)
+    return torch.optim.RMSprop(groups, lr=config.lr)
+  if config.optimizer == 'AdamW':  # decoupled: every step scales each weight by 1 - lr * decay
+    return torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.optimizer_weight_decay)
+  return torch.optim.Adam(groups, lr=config.lr)
 
 
-def make_scheduler(optimizer, config):
+def make_scheduler(optimizer, config, steps_per_epoch: int = 1):
+  """The learning-rate schedule; `steps_per_epoch` (optimiser steps) sizes the cosine one."""
   if config.scheduler == 'plateau':
     return torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode='max', factor=1.0 / config.sched_decay_factor,
@@ -387,4 +432,47 @@ def make_scheduler(optimizer, config):
     return torch.optim.lr_scheduler.MultiStepLR(
         optimizer, milestones=list(config.sched_decay_steps),
         gamma=1.0 / config.sched_decay_factor)
+  if config.scheduler == 'cosine':
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, WarmupCosine(
+        config.sched_warmup_epochs * steps_per_epoch, max(config.epochs, 1) * steps_per_epoch))
   return None
+
+
+class WarmupCosine:
+  """CCNN's learning-rate factor at optimiser step `step` (0-based) of `total_steps`: a linear
+  warm-up from 1e-8 over `warmup_steps`, then a cosine decay to 0 at the last step.
+
+  Exactly the factor of CCNN's schedule as its runs had it (torch 1.x): LinearLR(1e-8 -> 1)
+  chained with a CosineAnnealingLR over the remaining T = total - warmup steps that starts at
+  step -warmup + 1, both stepped after every optimiser step. So the cosine already acts during
+  the warm-up, and the decay starts from lr * h(1) / h(warmup) with h(x) = (1 + cos(pi x / T))/2
+  (1.006 * lr for 10 of 210 epochs, 1.025 * lr for 10 of 110), which grows without bound as the
+  warm-up nears T: hence warm-ups of less than half the run (config_checks). Without warm-up it
+  is the plain cosine (1 + cos(pi step / total)) / 2.
+
+  An object, not a function: LambdaLR saves its attributes with the scheduler, so a resumed run
+  keeps its schedule even where another process count gives epochs another number of steps.
+  """
+
+  START = 1e-8  # CCNN's LinearLR start_factor
+
+  def __init__(self, warmup_steps: int, total_steps: int):
+    self.warmup_steps = warmup_steps
+    self.total_steps = total_steps
+
+  def __call__(self, step: int) -> float:
+    warmup, total = self.warmup_steps, self.total_steps
+    if not warmup:
+      return _half_cosine(min(step, total), total)
+    length = total - warmup  # the cosine's T
+    position = min(step - warmup + 1, length)  # where the cosine is; it reaches 0 at the end
+    if position >= 1:  # warmed up: the lifted cosine
+      return (_half_cosine(1, length) / _half_cosine(warmup, length)
+              * _half_cosine(position, length))
+    ramp = self.START + (1 - self.START) * step / warmup
+    # The cosine's steps before its start mirror those after it (its step 0 changes nothing).
+    return ramp * _half_cosine(max(-position, 1), length) / _half_cosine(warmup, length)
+
+
+def _half_cosine(x: float, length: int) -> float:
+  return (1 + math.cos(math.pi * x / length)) / 2
