@@ -23,7 +23,7 @@ fit.png (target against fit) and, last, summary.json. A run_dir that holds a fit
 --grid fits every target (rows) with every kernel network (columns: Sine with the published
 and with the SIREN initialisation, ReLU, LeakyReLU, Swish, RandomFourier), each with the other
 settings of the config (omega_0 serves Sine and RandomFourier alike), one sub-folder per fit
-(RUN_DIR/<function>_<column>/, no per-fit PNG), then writes RUN_DIR/grid.png (each panel with
+(RUN_DIR/<function>_<activation>[_<init>]/, no per-fit PNG), then writes RUN_DIR/grid.png (each panel with
 its MSE), grid.md and grid.csv. Rerunning an interrupted grid with the same command keeps the
 fits that finished and does the rest.
 """
@@ -314,10 +314,10 @@ def plot_fit(config, f64, fitted, mse: float, out: str) -> None:
   save_figure(figure, out)
 
 
-def save_figure(figure, out: str) -> None:
+def save_figure(figure, out: str, dpi: int = 110) -> None:
   import matplotlib.pyplot as plt
   from trainer import checkpointing
-  checkpointing.atomic_write(out, lambda fh: figure.savefig(fh, format='png', dpi=110))
+  checkpointing.atomic_write(out, lambda fh: figure.savefig(fh, format='png', dpi=dpi))
   plt.close(figure)
 
 
@@ -364,10 +364,15 @@ def finished_cell(cell, run_dir: str) -> Optional[Dict[str, Any]]:
     return None
   with open(summary_path) as fh:
     summary = json.load(fh)
-  if summary.get('config') != cell.to_dict():
+  if same_fit(summary.get('config', {})) != same_fit(cell.to_dict()):
     raise FitError(f'{run_dir} holds a fit with other settings; rerun the grid with the '
                    'settings it started with or choose another --config.run_dir')
   return summary
+
+
+def same_fit(config: Dict[str, Any]) -> Dict[str, Any]:
+  """The keys that decide what a fit computes (not where it is written, runs, or its note)."""
+  return {k: v for k, v in config.items() if k not in ('run_dir', 'device', 'comment')}
 
 
 def run_grid(config) -> str:
@@ -465,7 +470,7 @@ def plot_grid(results, out: str) -> None:
   # Fixed margins: tight_layout measures every label of every panel (seconds).
   figure.subplots_adjust(left=0.05, right=0.99, bottom=0.01, top=0.93, wspace=0.25,
                          hspace=0.12)
-  save_figure(figure, out)
+  save_figure(figure, out, dpi=80)  # 42 panels: a smaller file, still readable
 
 
 # ---- Command line --------------------------------------------------------------------------
