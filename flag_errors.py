@@ -3,7 +3,13 @@
 run_experiment.py and scripts/launch.py (a grid point) both word these errors here, so the same
 mistake reads the same through either. Importing this module defines no flag and loads no config.
 """
+from absl import flags
 from ml_collections import config_flags
+
+# What a bad --config or --config.<key> raises while it is read (ml_collections reads the
+# overrides as soon as the flag is defined, so definition is guarded too).
+FLAG_ERRORS = (flags.Error, KeyError, AttributeError, ValueError, TypeError, OSError,
+               SyntaxError, ImportError)
 
 
 def flag_error_message(error: BaseException) -> str:

@@ -12,13 +12,9 @@ from absl import app
 from absl import flags
 from ml_collections import config_flags
 
-from flag_errors import flag_error_message
+from flag_errors import FLAG_ERRORS, flag_error_message
 
 EXIT_BAD_INPUT = 2  # as trainer.EXIT_BAD_INPUT; the trainer is imported after parsing
-# What a bad --config or --config.<key> raises while it is read (ml_collections reads the
-# overrides as soon as the flag is defined, so definition is guarded too).
-FLAG_ERRORS = (flags.Error, KeyError, AttributeError, ValueError, TypeError, OSError,
-               SyntaxError, ImportError)
 
 
 def fail(message: str, code: int):
