@@ -73,9 +73,10 @@ def base_config() -> ml_collections.ConfigDict:
   # model=CCNN only (the continuous-kernel family of CCNN, Knigge et al. 2023; README "The
   # continuous-kernel family (CCNN)" maps its Hydra flags to these keys). Its kernel network
   # uses kernelnet_no_hidden and kernelnet_omega_0; its blocks no_hidden, no_blocks, dropout,
-  # dropout_in. Kernel network: MAGNet (multiplicative Gabor filters).
-  c.kernel_type = 'MAGNet'
-  c.kernel_no_layers = 3  # MAGNet's hidden layers (it has one more Gabor filter)
+  # dropout_in.
+
+  c.kernel_type = 'MAGNet'  # model=CCNN: the kernel network, MAGNet (multiplicative Gabor filters)
+  c.kernel_no_layers = 3  # model=CCNN: MAGNet's hidden layers (it has one more Gabor filter)
   # Rescale the kernel network's output layer by sqrt(1/fan_in) at the first forward pass.
   c.kernel_chang_initialize = True
   # SeparableFlexConv (depthwise masked kernel + pointwise mixing), FlexConv (full masked

@@ -329,10 +329,40 @@ def depthwise_fftconv(x: torch.Tensor, kernel: torch.Tensor, bias=None,
   """
   length, taps = x.shape[-1], kernel.shape[-1]
   n = even_fft_length(length + taps - 1)
-  y_f = torch.fft.rfft(x, n=n) * _reversed_spectrum(kernel, n)
-  start = _depthwise_shift(taps, causal)
-  y = torch.fft.irfft(y_f, n=n)[..., start:start + length]
+  y = _DepthwiseSpectralConv.apply(x, _reversed_spectrum(kernel, n), n,
+                                   _depthwise_shift(taps, causal))
   return y if bias is None else y + bias.unsqueeze(-1)
+
+
+class _DepthwiseSpectralConv(torch.autograd.Function):
+  """y = irfft(rfft(x, n) * k_f, n)[start : start + L], k_f (C, F) shared by the batch.
+
+  Backward, exact as n >= L + K - 1 (G = rfft(dL/dy placed at `start`, n)):
+    dL/dx   = irfft(G * conj(k_f))[:L]
+    dL/dk_f = w * sum_b conj(x_f) * G        (PyTorch's complex-gradient convention)
+  Real FFTs both ways (autograd would run the inverse FFT's backward as a complex FFT), and
+  the zero-padding goes through reused scratch on the CPU.
+  """
+
+  @staticmethod
+  def forward(ctx, x, k_f, n, start):
+    x_f = _rfft(x, n)  # (B, C, F)
+    ctx.save_for_backward(x_f if ctx.needs_input_grad[1] else None, k_f)
+    ctx.n, ctx.start, ctx.length = n, start, x.shape[-1]
+    return torch.fft.irfft(x_f.mul_(k_f) if not ctx.needs_input_grad[1] else x_f * k_f,
+                           n=n)[..., start:start + ctx.length]
+
+  @staticmethod
+  def backward(ctx, grad_y):
+    x_f, k_f = ctx.saved_tensors
+    grad = F.pad(grad_y, (ctx.start, 0)) if ctx.start else grad_y
+    g_f = _rfft(grad, ctx.n)  # (B, C, F)
+    grad_x = grad_k = None
+    if ctx.needs_input_grad[1]:
+      grad_k = (x_f.conj() * g_f).sum(0).mul_(_freq_weights(ctx.n, k_f))
+    if ctx.needs_input_grad[0]:
+      grad_x = torch.fft.irfft(g_f.mul_(k_f.conj()), n=ctx.n)[..., :ctx.length]
+    return grad_x, grad_k, None, None
 
 
 def published_depthwise_fftconv(x: torch.Tensor, kernel: torch.Tensor, bias=None,

@@ -179,6 +179,12 @@ class FlexConv(nn.Module):
     return self.use_fft and (taps >= FFT_MIN_TAPS or not self.masked)
 
   def forward(self, x: torch.Tensor) -> torch.Tensor:
+    """x (B, Cin, L) -> (B, Cout, L), in the parameters' precision (float32 under autocast:
+    bf16 has no FFT on the CPU, and the Gabor filters' sines need float32 arguments)."""
+    with torch.autocast(x.device.type, enabled=False):
+      return self._convolve(x.to(self.bias.dtype))
+
+  def _convolve(self, x: torch.Tensor) -> torch.Tensor:
     length = x.shape[-1]
     kernel = self.kernel = self.masked_kernel(length)
     published = self.published_fft_odd_lengths and length % 2 == 1

@@ -43,7 +43,7 @@ class GaborFilter(nn.Module):
   def forward(self, positions: torch.Tensor) -> torch.Tensor:
     offsets = positions.unsqueeze(1) - self.mu.unsqueeze(0).unsqueeze(-1)  # (1, H, D, K)
     window = torch.exp(-0.5 * ((self.gamma.unsqueeze(0).unsqueeze(-1) * offsets) ** 2).sum(2))
-    return window * torch.sin(self.linear(positions))
+    return window * torch.sin(pointwise(self.linear, positions))
 
 
 class MAGNet(nn.Module):
@@ -76,8 +76,14 @@ class MAGNet(nn.Module):
   def forward(self, positions: torch.Tensor) -> torch.Tensor:
     h = self.filters[0](positions)
     for gabor, linear in zip(self.filters[1:], self.linears):
-      h = gabor(positions) * linear(h)
-    return self.output_linear(h)
+      h = gabor(positions) * pointwise(linear, h)
+    return pointwise(self.output_linear, h)
+
+
+def pointwise(conv: nn.Conv1d, h: torch.Tensor) -> torch.Tensor:
+  """conv(h) for a 1x1 nn.Conv1d and h (1, in, K), as one matrix product: PyTorch's CPU
+  convolution of a single series took most of the kernel network's backward pass."""
+  return torch.addmm(conv.bias.unsqueeze(1), conv.weight.squeeze(-1), h[0]).unsqueeze(0)
 
 
 KERNEL_TYPES = {'MAGNet': MAGNet}

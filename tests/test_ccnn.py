@@ -203,3 +203,18 @@ def test_one_training_epoch_from_the_command_line(tmp_path):
   models.load_checkpoint(model, str(run / 'checkpoints' / 'last.pt'))
   assert all(bool(m.initialized) and int(m.train_length) == 784
              for m in model.modules() if isinstance(m, models.FlexConv))
+
+
+@pytest.mark.parametrize('causal', [True, False])
+def test_fft_and_direct_depthwise_gradients_agree(causal):
+  torch.manual_seed(0)
+  x = torch.randn(2, 3, 40, dtype=torch.float64, requires_grad=True)
+  kernel = torch.randn(3, 11, dtype=torch.float64, requires_grad=True)
+  weights = torch.randn(2, 3, 40, dtype=torch.float64)
+  grads = []
+  for conv in (depthwise_conv, depthwise_fftconv):
+    (conv(x, kernel, None, causal) * weights).sum().backward()
+    grads.append((x.grad.clone(), kernel.grad.clone()))
+    x.grad = kernel.grad = None
+  for by_fft, direct in zip(*grads):
+    torch.testing.assert_close(by_fft, direct, rtol=0, atol=1e-12 * float(direct.abs().max()))
