@@ -50,6 +50,20 @@ def test_published_checkpoint_reproduces_the_published_logits(reference_dir):
   assert {m.kernel.shape[-1] for m in layers} == {65}  # cropped from 784 by the initial mask
 
 
+def test_seed_zero_builds_the_published_initial_weights(reference_dir):
+  """The published file is CCNN's seed-0 model after its first forward pass (the Chang
+  initialisation): the same construction order and draws give the same tensors, bit for bit."""
+  torch.manual_seed(0)
+  model = variant_model('smnist_4_140').eval()
+  golden = torch.load(reference_dir / 'ccnn' / 'golden_logits.pt', weights_only=True)
+  with torch.no_grad():
+    model(golden['ccnn_smnist_4_140_init']['input'])
+  published = torch.load(reference_dir / CKPT, weights_only=True)['state_dict']
+  own = model.state_dict()
+  assert set(published) == {f'network.{name}' for name in own}
+  assert all(torch.equal(own[name], published[f'network.{name}']) for name in own)
+
+
 def test_published_checkpoint_refuses_models_it_does_not_fit(reference_dir):
   config = base_config()
   config.update(dict(dataset='MNIST', model='CKCNN'))
