@@ -81,7 +81,10 @@ def check_config(config) -> None:
   if not c.train and not c.pretrained:
     raise ConfigError('train=False only tests a trained model: add --config.pretrained=True '
                       '--config.path=<checkpoint>')
-  datasets.describe(c)  # the data set's own keys and their values; reads no data
+  spec = datasets.describe(c)  # the data set's own keys and their values; reads no data
+  if c.model == 'CCNN' and spec.task.value == models.PER_STEP_TASK:
+    raise ConfigError(f'model=CCNN reads out the mean over time and has no per-step output for '
+                      f'dataset={c.dataset}; use --config.model=CKCNN')
 
 
 def resolve(config):
