@@ -17,8 +17,9 @@ Data: this project's protocol for each data set (its splits and normalisation), 
 modules'; pMNIST's permutation comes from the seed.
 
 Paper results: PAPER_RESULTS is left empty until the numbers of CCNN's Table 1 are checked
-against the paper. Expected time: not measured (no GPU was available); on the 2-core CPU one
-sMNIST CCNN-4,140 training step (batch 100) takes about a second (README, CCNN section).
+against the paper. Expected time: not measured on a GPU (none was available). On the shared
+2-core CPU, under heavy load, one CCNN-4,140 train step took 12 s for sMNIST (batch 100) and 48 s
+for raw SpeechCommands (batch 20) (README, CCNN section): these rows are GPU work.
 """
 import shlex
 
