@@ -70,6 +70,29 @@ def base_config() -> ml_collections.ConfigDict:
   # paper's models trained at odd lengths need (SpeechCommands MFCC, 161 steps). Loading a
   # published checkpoint turns it on for that model.
   c.published_fft_odd_lengths = False
+  # model=CCNN only (the continuous-kernel family of CCNN, Knigge et al. 2023; README "The
+  # continuous-kernel family (CCNN)" maps its Hydra flags to these keys). Its kernel network
+  # uses kernelnet_no_hidden and kernelnet_omega_0; its blocks no_hidden, no_blocks, dropout,
+  # dropout_in.
+
+  c.kernel_type = 'MAGNet'  # model=CCNN: the kernel network, MAGNet (multiplicative Gabor filters)
+  c.kernel_no_layers = 3  # model=CCNN: MAGNet's hidden layers (it has one more Gabor filter)
+  # Rescale the kernel network's output layer by sqrt(1/fan_in) at the first forward pass.
+  c.kernel_chang_initialize = True
+  # SeparableFlexConv (depthwise masked kernel + pointwise mixing), FlexConv (full masked
+  # kernel) or CKConv (full kernel, no mask).
+  c.conv_type = 'SeparableFlexConv'
+  c.conv_causal = True  # causal kernels (output t sees inputs up to t); False: centred
+  c.conv_use_fft = True  # FFT convolution above 50 kernel taps (CKConv: always); False: direct
+  c.mask_type = 'gaussian'  # the FlexConv mask over the kernel: gaussian
+  c.mask_init_value = 0.075  # the mask's initial width (its sigma, in relative positions)
+  c.mask_threshold = 0.1  # dynamic cropping drops kernel positions where the mask is below this
+  c.mask_dynamic_cropping = True  # crop the kernel to where the mask is >= mask_threshold
+  c.mask_learn_mean = False  # learn the mask's centre too (else fixed: causal 1, centred 0)
+  c.net_norm = 'BatchNorm'  # the norm of CCNN's blocks: BatchNorm
+  # CCNN's dropout in its blocks: Dropout2d (whole channels, as CCNN's Dropout2d acts on
+  # sequences) or Dropout (single elements).
+  c.dropout_type = 'Dropout2d'
 
   # ---- Optimisation -------------------------------------------------------------------------
   c.optimizer = 'Adam'  # Adam, AdamW, SGD, RMSprop

@@ -1,4 +1,5 @@
-"""Loading weights: this project's checkpoints and the published CKConv state dicts."""
+"""Loading weights: this project's checkpoints, the published CKConv state dicts and CCNN's
+PyTorch Lightning checkpoints (`state_dict` entries named `network.<CCNN's module names>`)."""
 import logging
 import os
 import re
@@ -24,12 +25,13 @@ _PUBLISHED_NAMES = (
     (r'^backbone\.(\d+)\.norm(\d)\.layer_norm\.', r'blocks.\1.norm\2.'),
     (r'^backbone\.(\d+)\.shortcut\.0\.', r'blocks.\1.shortcut.'),
     (r'^finallyr\.', 'head.'),
+    (r'^network\.', ''),  # CCNN's Lightning wrapper; models/ccnn.py uses CCNN's names
 )
 
 
 def is_published(state: Dict[str, torch.Tensor]) -> bool:
-  """Whether a state dict uses the published code's names."""
-  return any(name.startswith(('backbone.', 'finallyr.')) for name in state)
+  """Whether a state dict uses the published code's names (CKConv's or CCNN's)."""
+  return any(name.startswith(('backbone.', 'finallyr.', 'network.')) for name in state)
 
 
 def is_published_file(path: str) -> bool:
@@ -61,7 +63,9 @@ def read_state_dict(path: str) -> Dict[str, torch.Tensor]:
   except Exception as e:  # torch raises many types for a file that is not a checkpoint
     raise CheckpointError(f'{path} is not a readable PyTorch checkpoint '
                           f'({type(e).__name__}: {str(e).splitlines()[0][:120]})') from None
-  state = loaded.get('model') if isinstance(loaded, dict) and 'model' in loaded else loaded
+  state = loaded
+  if isinstance(loaded, dict) and ('model' in loaded or 'state_dict' in loaded):
+    state = loaded.get('model', loaded.get('state_dict'))  # ours, or a Lightning checkpoint
   if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
     raise CheckpointError(f'{path} holds no model state dict')
   return state
@@ -72,7 +76,8 @@ def load_checkpoint(model: nn.Module, path: str) -> nn.Module:
 
   Files that predate the `train_length` buffer leave it at 0, so the first input's length
   becomes the training length, as in the published code. A published file also switches the
-  model's CKConvs to the published FFT behaviour at odd lengths, which it was trained with.
+  model's CKConvs (FlexConvs for a CCNN file) to the published FFT behaviour at odd lengths,
+  which it was trained with: both published codes share that defect.
   """
   state = read_state_dict(path)
   published = is_published(state)
@@ -105,7 +110,8 @@ def load_checkpoint(model: nn.Module, path: str) -> nn.Module:
 
 def _use_published_fft(model: nn.Module, path: str):
   from models.ckconv import CKConv
-  layers = [m for m in model.modules() if isinstance(m, CKConv)]
+  from models.flexconv import FlexConv
+  layers = [m for m in model.modules() if isinstance(m, (CKConv, FlexConv))]
   if layers and not layers[0].published_fft_odd_lengths:
     logging.getLogger(__name__).info(
         'published checkpoint %s: using the published FFT convolution at odd lengths', path)

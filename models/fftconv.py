@@ -295,3 +295,93 @@ def factored_kernel_spectrum(basis: torch.Tensor, coeffs: torch.Tensor, c_in: in
   coeffs = coeffs.view(c_out, c_in, -1).transpose(0, 1).reshape(c_in * c_out, -1)  # rows (i, o)
   k_ri = coeffs @ _ri(_reversed_spectrum(basis, n))  # (J, 2F)
   return torch.view_as_complex(k_ri.unflatten(1, (-1, 2))).view(c_in, c_out, -1)
+
+
+# --------------------------------------------------------------------------------------------
+# Depthwise convolution (the first half of CCNN's separable FlexConv): every channel convolved
+# with its own kernel, causal or centred. Kernels (C, K), inputs (B, C, L) -> (B, C, L):
+#   causal:  y[t] = sum_j k[j] x[t - (K-1) + j]      (the last tap multiplies the current step)
+#   centred: y[t] = sum_j k[j] x[t - K//2 + j]
+# --------------------------------------------------------------------------------------------
+
+def _depthwise_shift(taps: int, causal: bool) -> int:
+  """Where the outputs start in the full linear convolution of length L + K - 1."""
+  return 0 if causal else taps - 1 - taps // 2
+
+
+def depthwise_conv(x: torch.Tensor, kernel: torch.Tensor, bias=None,
+                   causal: bool = True) -> torch.Tensor:
+  """Direct depthwise convolution: x (B, C, L), kernel (C, K) -> (B, C, L)."""
+  taps = kernel.shape[-1]
+  right = _depthwise_shift(taps, causal)
+  return F.conv1d(F.pad(x, (taps - 1 - right, right)), kernel.unsqueeze(1), bias,
+                  groups=kernel.shape[0])
+
+
+def depthwise_fftconv(x: torch.Tensor, kernel: torch.Tensor, bias=None,
+                      causal: bool = True) -> torch.Tensor:
+  """Depthwise convolution by FFT, equal to depthwise_conv up to float error.
+
+  One real FFT per input row and per kernel (shared by the batch), a broadcast product and one
+  inverse FFT, at the smallest even 5-smooth length >= L + K - 1: CCNN transforms at exactly
+  L + K - 1, often a length with a large prime factor (848 = 16 * 53 for sMNIST's initial
+  65-tap kernels, 17288 = 8 * 2161 for raw SpeechCommands'), where FFTs run several times slower.
+  """
+  length, taps = x.shape[-1], kernel.shape[-1]
+  n = even_fft_length(length + taps - 1)
+  y = _DepthwiseSpectralConv.apply(x, _reversed_spectrum(kernel, n), n,
+                                   _depthwise_shift(taps, causal))
+  return y if bias is None else y + bias.unsqueeze(-1)
+
+
+class _DepthwiseSpectralConv(torch.autograd.Function):
+  """y = irfft(rfft(x, n) * k_f, n)[start : start + L], k_f (C, F) shared by the batch.
+
+  Backward, exact as n >= L + K - 1 (G = rfft(dL/dy placed at `start`, n)):
+    dL/dx   = irfft(G * conj(k_f))[:L]
+    dL/dk_f = w * sum_b conj(x_f) * G        (PyTorch's complex-gradient convention)
+  Real FFTs both ways (autograd would run the inverse FFT's backward as a complex FFT), and
+  the zero-padding goes through reused scratch on the CPU.
+  """
+
+  @staticmethod
+  def forward(ctx, x, k_f, n, start):
+    x_f = _rfft(x, n)  # (B, C, F)
+    ctx.save_for_backward(x_f if ctx.needs_input_grad[1] else None, k_f)
+    ctx.n, ctx.start, ctx.length = n, start, x.shape[-1]
+    return torch.fft.irfft(x_f.mul_(k_f) if not ctx.needs_input_grad[1] else x_f * k_f,
+                           n=n)[..., start:start + ctx.length]
+
+  @staticmethod
+  def backward(ctx, grad_y):
+    x_f, k_f = ctx.saved_tensors
+    grad = F.pad(grad_y, (ctx.start, 0)) if ctx.start else grad_y
+    g_f = _rfft(grad, ctx.n)  # (B, C, F)
+    grad_x = grad_k = None
+    if ctx.needs_input_grad[1]:
+      grad_k = (x_f.conj() * g_f).sum(0).mul_(_freq_weights(ctx.n, k_f))
+    if ctx.needs_input_grad[0]:
+      grad_x = torch.fft.irfft(g_f.mul_(k_f.conj()), n=ctx.n)[..., :ctx.length]
+    return grad_x, grad_k, None, None
+
+
+def published_depthwise_fftconv(x: torch.Tensor, kernel: torch.Tensor, bias=None,
+                                causal: bool = True) -> torch.Tensor:
+  """CCNN's FFT convolution (ckconv/nn/functional/causal_conv.py), step by step, defect included.
+
+  Causal: the kernel made odd (a zero in front), the input left-padded by K - 1; centred: the
+  input padded by K // 2 on both sides. Both are transformed at the padded length N and
+  correlated through the conjugate kernel spectrum; the inverse FFT takes its default length,
+  2 * (N // 2), which is N - 1 when N is odd (odd inputs), and so distorts the output there.
+  Exact at even input lengths.
+  """
+  length = x.shape[-1]
+  if causal:
+    if kernel.shape[-1] % 2 == 0:
+      kernel = F.pad(kernel, (1, 0))
+    x = F.pad(x, (kernel.shape[-1] - 1, 0))
+  else:
+    x = F.pad(x, (kernel.shape[-1] // 2,) * 2)
+  y_f = torch.fft.rfft(x) * torch.fft.rfft(kernel, n=x.shape[-1]).conj()
+  y = torch.fft.irfft(y_f)[..., :length]
+  return y if bias is None else y + bias.unsqueeze(-1)

@@ -5,7 +5,13 @@
     .venv/bin/python scripts/benchmark.py --cases smnist30 sc_raw --repeats 7
     .venv/bin/python scripts/benchmark.py --quick                  # a smoke run on a tiny case
 
-Both implementations are the same network (the paper's CKCNN: 2 blocks, kernel network Sine with
+CCNN cases (ccnn_*): CCNN-4,H (models.CCNN, separable causal FlexConvs with MAGNet kernels and
+the initial Gaussian masks, configs/ccnn.py:smnist_4_140's settings) with the same weights; the
+baseline convolves as CCNN's code does (models.fftconv.published_depthwise_fftconv above 50 taps,
+at the padded length L + K - 1, and nn.Conv1d 1x1 channel mixers and block linears, nn.Dropout
+on the input); ours is models.CCNN as it is.
+
+The CKCNN cases: both implementations are the same network (the paper's CKCNN: 2 blocks, kernel network Sine with
 32 hidden units, the paper's dropout) with the same weights; they differ in the CKConv layer:
 - baseline: the published algorithm, re-implemented below (`published_fftconv`): kernel network
   on linspace(-1, 1, L), the input and the odd-made kernel padded to L + K - 1, both rfft'd, the
@@ -45,6 +51,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 import models  # noqa: E402
+from models.fftconv import depthwise_conv, published_depthwise_fftconv  # noqa: E402
 from models.kernelnet import make_kernel_net  # noqa: E402
 
 
@@ -57,6 +64,7 @@ class Case:
   no_hidden: int
   dropout: float
   dropout_in: float
+  family: str = 'ckcnn'  # ckcnn: the paper's CKCNN; ccnn: CCNN-4,<no_hidden> (see below)
 
 
 # The paper's shapes, with the dropout of its published runs.
@@ -68,8 +76,13 @@ CASES = {
     'sc_mfcc': Case(64, 20, 161, 10, 30, 0.2, 0.0),
     'sc_raw': Case(32, 1, 16000, 10, 30, 0.0, 0.0),
     'tiny': Case(4, 1, 64, 10, 8, 0.1, 0.1),  # --quick
+    # CCNN-4,140 (configs/ccnn.py) at CCNN's batch sizes: sMNIST, raw SpeechCommands.
+    'ccnn_smnist': Case(100, 1, 784, 10, 140, 0.1, 0.0, 'ccnn'),
+    'ccnn_sc_raw': Case(20, 1, 16000, 10, 140, 0.2, 0.0, 'ccnn'),
+    'ccnn_tiny': Case(4, 1, 64, 10, 8, 0.1, 0.0, 'ccnn'),
 }
-SLOW_BASELINE = {'sc_raw'}  # about 20 s a published step on a 2-core CPU: fewer repeats
+DEFAULT_CASES = [c for c in CASES if 'tiny' not in c]
+SLOW_BASELINE = {'sc_raw', 'ccnn_sc_raw'}  # about 20 s a published step on a 2-core CPU: fewer repeats
 
 
 # --------------------------------------------------------------------------------------------
@@ -112,9 +125,47 @@ class PublishedCKConv(nn.Module):
     return published_fftconv(x, kernel, self.bias)
 
 
+class PublishedFlexConv(models.FlexConv):
+  """CCNN's SeparableFlexConv forward with this project's (identical) kernel and mask."""
+
+  def forward(self, x):
+    kernel = self.kernel = self.masked_kernel(x.shape[-1])
+    if self.uses_fft(kernel.shape[-1]):
+      y = published_depthwise_fftconv(x, kernel, self.bias, self.causal)
+    else:  # CCNN's direct path: the same grouped conv1d
+      y = depthwise_conv(x, kernel, self.bias, self.causal)
+    return self.channel_mixer(y)
+
+
+def as_conv1d(pointwise: models.PointwiseConv1d) -> nn.Conv1d:
+  """An nn.Conv1d(in, out, 1) sharing `pointwise`'s parameters (the published 1x1 layers)."""
+  conv = nn.Conv1d(*pointwise.weight.shape[1::-1], 1)
+  conv.weight, conv.bias = pointwise.weight, pointwise.bias
+  return conv
+
+
+def build_ccnn(impl: str, case: Case, device: torch.device) -> nn.Module:
+  """CCNN-4,<no_hidden> for `case`; the same weights for both implementations."""
+  torch.manual_seed(0)
+  conv = PublishedFlexConv if impl == 'baseline' else models.FlexConv
+  make_conv = functools.partial(conv, kernel_no_hidden=32, kernel_omega_0=2976.4910261630357)
+  model = models.CCNN(case.in_channels, case.classes, case.no_hidden, 4, make_conv,
+                      dropout=case.dropout, dropout_in=case.dropout_in)
+  if impl == 'baseline':
+    model.dropout_in = nn.Dropout(case.dropout_in)
+    for layer in model.modules():
+      if isinstance(layer, models.FlexConv):
+        layer.channel_mixer = as_conv1d(layer.channel_mixer)
+    for block in model.blocks:
+      block.linear1 = as_conv1d(block.linear1)
+  return model.to(device)
+
+
 def build(impl: str, case: Case, device: torch.device, backend: str = 'auto') -> nn.Module:
-  """The paper's CKCNN for `case`; the same weights for both implementations. backend: that of
-  ours' CKConvs."""
+  """The paper's CKCNN (or CCNN) for `case`; the same weights for both implementations.
+  backend: that of ours' CKConvs."""
+  if case.family == 'ccnn':
+    return build_ccnn(impl, case, device)
   torch.manual_seed(0)
   conv = PublishedCKConv if impl == 'baseline' else functools.partial(models.CKConv,
                                                                       backend=backend)
@@ -126,9 +177,7 @@ def build(impl: str, case: Case, device: torch.device, backend: str = 'auto') ->
     for block in model.blocks:
       block.dropout = nn.Dropout(case.dropout)
       if isinstance(block.shortcut, models.PointwiseConv1d):
-        conv = nn.Conv1d(*block.shortcut.weight.shape[1::-1], 1)
-        conv.weight, conv.bias = block.shortcut.weight, block.shortcut.bias
-        block.shortcut = conv
+        block.shortcut = as_conv1d(block.shortcut)
   return model.to(device)
 
 
@@ -285,7 +334,7 @@ def machine(args) -> dict:
 def parse_args(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
   parser.add_argument('--device', default='cpu', choices=('cpu', 'cuda'))
-  parser.add_argument('--cases', nargs='+', default=[c for c in CASES if c != 'tiny'],
+  parser.add_argument('--cases', nargs='+', default=DEFAULT_CASES,
                       choices=list(CASES))
   parser.add_argument('--repeats', type=int, default=5, help='timed steps per implementation')
   parser.add_argument('--warmup', type=int, default=2)

@@ -34,6 +34,16 @@ def check_config(config) -> None:
   _one_of(c, 'amp', AMP_MODES)
   _one_of(c, 'uea_split', uea.PROTOCOLS)
   _one_of(c, 'conv_backend', models.BACKENDS)
+  _one_of(c, 'kernel_type', tuple(models.KERNEL_TYPES))
+  _one_of(c, 'conv_type', models.CONV_TYPES)
+  _one_of(c, 'mask_type', models.MASK_TYPES)
+  _one_of(c, 'net_norm', models.NORMS)
+  _one_of(c, 'dropout_type', models.DROPOUT_TYPES)
+  _require(c.kernel_no_layers >= 1, 'kernel_no_layers', c.kernel_no_layers, 'an integer >= 1')
+  _require(c.mask_init_value > 0, 'mask_init_value', c.mask_init_value,
+           'a mask width > 0, e.g. 0.075')
+  _require(0 < c.mask_threshold < 1, 'mask_threshold', c.mask_threshold,
+           'a mask value in (0, 1), e.g. 0.1')
   _require(c.device == 'auto' or c.device == 'cpu' or c.device.startswith('cuda'),
            'device', c.device, 'auto, cpu, cuda or cuda:<index>')
   _require(c.lr > 0, 'lr', c.lr, 'a learning rate > 0, e.g. 0.001')
@@ -75,7 +85,10 @@ def check_config(config) -> None:
   if not c.train and not c.pretrained:
     raise ConfigError('train=False only tests a trained model: add --config.pretrained=True '
                       '--config.path=<checkpoint>')
-  datasets.describe(c)  # the data set's own keys and their values; reads no data
+  spec = datasets.describe(c)  # the data set's own keys and their values; reads no data
+  if c.model == 'CCNN' and spec.task.value == models.PER_STEP_TASK:
+    raise ConfigError(f'model=CCNN reads out the mean over time and has no per-step output for '
+                      f'dataset={c.dataset}; use --config.model=CKCNN')
 
 
 def _check_optimizer_weight_decay(c) -> None:

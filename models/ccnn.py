@@ -1,0 +1,117 @@
+"""CCNN: the sequence ResNet of S4-style blocks around (separable) FlexConvs, as CCNN publishes
+it (david-knigge/ccnn, models/resnet.py ResNet_sequence and models/modules/s4_block.py).
+
+    x -> dropout_in -> conv1 -> norm1 -> GELU -> blocks -> out_norm -> mean over time -> out_layer
+    block: h = norm1(x) -> conv1 -> GELU -> dropout -> linear1 -> GELU;  out = h + x
+
+Norms are BatchNorm over channels; `linear1` and `out_layer` are pointwise (1x1) layers. The
+module names are CCNN's, so its checkpoints load as they are (models/checkpoint.py strips
+their `network.` prefix).
+"""
+import functools
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from models.ckcnn import PointwiseConv1d
+from models.dropout import Dropout
+from models.flexconv import FlexConv
+
+NORMS = ('BatchNorm',)
+DROPOUT_TYPES = ('Dropout2d', 'Dropout')
+
+
+class ChannelDropout(nn.Module):
+  """CCNN's `Dropout2d` on (B, C, L): each channel of each series dropped whole (PyTorch treats
+  a 3-D input to Dropout2d as (N, C, L), i.e. as dropout1d)."""
+
+  def __init__(self, p: float):
+    super().__init__()
+    self.p = p
+
+  def forward(self, x: torch.Tensor) -> torch.Tensor:
+    return F.dropout1d(x, self.p, self.training) if self.p > 0 else x
+
+  def extra_repr(self) -> str:
+    return f'p={self.p}'
+
+
+def make_dropout(dropout_type: str, p: float) -> nn.Module:
+  """'Dropout2d': whole channels; 'Dropout': single elements."""
+  if dropout_type not in DROPOUT_TYPES:
+    raise ValueError(f'unknown dropout_type {dropout_type!r}; valid: {", ".join(DROPOUT_TYPES)}')
+  return ChannelDropout(p) if dropout_type == 'Dropout2d' else Dropout(p)
+
+
+def make_norm(norm: str, channels: int) -> nn.Module:
+  if norm not in NORMS:
+    raise ValueError(f'unknown net_norm {norm!r}; valid: {", ".join(NORMS)}')
+  return nn.BatchNorm1d(channels)
+
+
+def kaiming_pointwise(in_channels: int, out_channels: int) -> PointwiseConv1d:
+  """A 1x1 layer initialised as CCNN's: Kaiming-normal weights, zero bias."""
+  layer = PointwiseConv1d(in_channels, out_channels)
+  with torch.no_grad():
+    nn.init.kaiming_normal_(layer.weight)
+    layer.bias.zero_()
+  return layer
+
+
+class S4Block(nn.Module):
+  """Pre-norm residual block: x + GELU(linear1(dropout(GELU(conv1(norm1(x))))))."""
+
+  def __init__(self, channels: int, make_conv, norm: str, dropout: nn.Module):
+    super().__init__()
+    self.conv1 = make_conv(channels, channels)
+    self.norm1 = make_norm(norm, channels)
+    self.linear1 = kaiming_pointwise(channels, channels)
+    self.dp = dropout
+
+  def forward(self, x: torch.Tensor) -> torch.Tensor:
+    h = F.gelu(self.conv1(self.norm1(x)))
+    return F.gelu(self.linear1(self.dp(h))) + x
+
+
+class CCNN(nn.Module):
+  """(B, C_in, L) -> (B, outputs): the mean over time of the last block's normalised output,
+  read out linearly. One output unit is squeezed to (B,) for binary and regression tasks."""
+
+  def __init__(self, in_channels: int, num_outputs: int, no_hidden: int, no_blocks: int,
+               make_conv, norm: str = 'BatchNorm', dropout: float = 0.0,
+               dropout_in: float = 0.0, dropout_type: str = 'Dropout2d'):
+    super().__init__()
+    self.dropout_in = Dropout(dropout_in)
+    self.conv1 = make_conv(in_channels, no_hidden)
+    self.norm1 = make_norm(norm, no_hidden)
+    self.blocks = nn.Sequential(*[
+        S4Block(no_hidden, make_conv, norm, make_dropout(dropout_type, dropout))
+        for _ in range(no_blocks)])
+    self.out_layer = kaiming_pointwise(no_hidden, num_outputs)
+    self.out_norm = make_norm(norm, no_hidden)
+
+  def forward(self, x: torch.Tensor) -> torch.Tensor:
+    h = F.gelu(self.norm1(self.conv1(self.dropout_in(x))))
+    h = self.out_norm(self.blocks(h)).mean(dim=-1)  # (B, H)
+    out = F.linear(h, self.out_layer.weight.squeeze(-1), self.out_layer.bias)
+    return out.squeeze(-1) if out.shape[-1] == 1 else out
+
+
+def flexconv_factory(config):
+  """A `make_conv(in_channels, out_channels)` building the FlexConvs the config describes."""
+  return functools.partial(
+      FlexConv, data_dim=1, conv_type=config.conv_type, kernel_type=config.kernel_type,
+      kernel_no_hidden=config.kernelnet_no_hidden, kernel_no_layers=config.kernel_no_layers,
+      kernel_omega_0=config.kernelnet_omega_0,
+      kernel_chang_initialize=config.kernel_chang_initialize, mask_type=config.mask_type,
+      mask_init_value=config.mask_init_value, mask_threshold=config.mask_threshold,
+      mask_dynamic_cropping=config.mask_dynamic_cropping,
+      mask_learn_mean=config.mask_learn_mean, causal=config.conv_causal,
+      use_fft=config.conv_use_fft, published_fft_odd_lengths=config.published_fft_odd_lengths)
+
+
+def ccnn_from_config(config, in_channels: int, num_outputs: int) -> CCNN:
+  return CCNN(in_channels, num_outputs, config.no_hidden, config.no_blocks,
+              flexconv_factory(config), norm=config.net_norm, dropout=config.dropout,
+              dropout_in=config.dropout_in, dropout_type=config.dropout_type)

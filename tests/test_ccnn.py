@@ -1,0 +1,234 @@
+"""The CCNN family: FlexConv (masked, cropped continuous kernels), MAGNet, the CCNN network, its
+published checkpoint and configs/ccnn.py (david-knigge/ccnn, the published CCNN code)."""
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from configs import ccnn as ccnn_configs
+from configs.default import base_config
+import datasets
+import fake_data
+import models
+from models.fftconv import depthwise_conv, depthwise_fftconv, published_depthwise_fftconv
+from conftest import ROOT
+
+CKPT = 'ccnn/ccnn_smnist_4_140_init.ckpt'
+
+
+def variant_model(variant: str):
+  config = ccnn_configs.get_config(variant)
+  return models.get_model(config, datasets.describe(config))
+
+
+def flexconv(**kwargs):
+  settings = dict(kernel_no_hidden=8, kernel_omega_0=50.0)
+  settings.update(kwargs)
+  return models.FlexConv(3, 4, **settings).double()
+
+
+# ---- The published checkpoint -----------------------------------------------------------------
+
+def test_published_checkpoint_reproduces_the_published_logits(reference_dir):
+  manifest = json.loads((reference_dir / 'ccnn' / 'manifest.json').read_text())
+  entry = manifest['ccnn_smnist_4_140_init.ckpt']
+  model = variant_model(entry['config_variant'])
+  assert sum(p.numel() for p in model.parameters() if p.requires_grad) == 198_769
+  models.load_checkpoint(model, str(reference_dir / CKPT))
+  golden = torch.load(reference_dir / 'ccnn' / 'golden_logits.pt', weights_only=True)
+  case = golden['ccnn_smnist_4_140_init']
+  assert case['variant'] == 'smnist_4_140'
+  with torch.no_grad():
+    logits = model.eval()(case['input'])
+  error = (logits.double() - case['logits'].double()).norm() / case['logits'].double().norm()
+  assert error <= 1e-4
+  layers = [m for m in model.modules() if isinstance(m, models.FlexConv)]
+  assert all(m.published_fft_odd_lengths for m in layers)  # CCNN's FFT, as trained
+  assert {m.kernel.shape[-1] for m in layers} == {65}  # cropped from 784 by the initial mask
+
+
+def test_seed_zero_builds_the_published_initial_weights(reference_dir):
+  """The published file is CCNN's seed-0 model after its first forward pass (the Chang
+  initialisation): the same construction order and draws give the same tensors, bit for bit."""
+  torch.manual_seed(0)
+  model = variant_model('smnist_4_140').eval()
+  golden = torch.load(reference_dir / 'ccnn' / 'golden_logits.pt', weights_only=True)
+  with torch.no_grad():
+    model(golden['ccnn_smnist_4_140_init']['input'])
+  published = torch.load(reference_dir / CKPT, weights_only=True)['state_dict']
+  own = model.state_dict()
+  assert set(published) == {f'network.{name}' for name in own}
+  assert all(torch.equal(own[name], published[f'network.{name}']) for name in own)
+
+
+def test_published_checkpoint_refuses_models_it_does_not_fit(reference_dir):
+  config = base_config()
+  config.update(dict(dataset='MNIST', model='CKCNN'))
+  ckcnn = models.get_model(config, datasets.describe(config))
+  with pytest.raises(models.CheckpointError, match=r'missing blocks\.0\.conv1\.kernel_net.*'
+                     r'unexpected blocks\.0\.conv1\.Kernel'):
+    models.load_checkpoint(ckcnn, str(reference_dir / CKPT))
+  with pytest.raises(models.CheckpointError,
+                     match=r'missing blocks\.4\.conv1\..*shape mismatch '
+                     r'blocks\.0\.conv1\.Kernel\.filters\.0\.gamma \(32, 1\) vs model \(64, 1\)'):
+    models.load_checkpoint(variant_model('smnist_6_380'), str(reference_dir / CKPT))
+
+
+# ---- The layer --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('conv_type', ['SeparableFlexConv', 'FlexConv'])
+@pytest.mark.parametrize('cropping', [True, False])  # about 20 taps: direct; 100: FFT
+def test_causal_output_at_t_ignores_inputs_after_t(conv_type, cropping):
+  torch.manual_seed(0)
+  conv = flexconv(conv_type=conv_type, mask_init_value=0.2, mask_dynamic_cropping=cropping)
+  x = torch.randn(2, 3, 100, dtype=torch.float64)
+  later = x.clone()
+  later[..., 60:] = torch.randn(2, 3, 40, dtype=torch.float64)
+  y, y_later = conv(x), conv(later)
+  assert conv.uses_fft(conv.kernel.shape[-1]) == (not cropping)
+  scale = y.abs().max()
+  assert (y[..., :60] - y_later[..., :60]).abs().max() <= 1e-12 * scale
+  assert (y[..., 60:] - y_later[..., 60:]).abs().max() > 1e-3 * scale
+
+
+def test_centred_output_sees_the_future():
+  torch.manual_seed(0)
+  conv = flexconv(causal=False, mask_dynamic_cropping=False)
+  x = torch.randn(2, 3, 100, dtype=torch.float64)
+  later = x.clone()
+  later[..., 60:] = 0
+  assert (conv(x)[..., 55:60] - conv(later)[..., 55:60]).abs().max() > 1e-6
+
+
+@pytest.mark.parametrize('causal', [True, False])
+@pytest.mark.parametrize('length,taps', [(100, 65), (100, 64), (37, 80), (1, 5)])
+def test_fft_and_direct_depthwise_convolutions_agree(causal, length, taps):
+  torch.manual_seed(0)
+  x = torch.randn(3, 5, length, dtype=torch.float64)
+  kernel, bias = torch.randn(5, taps, dtype=torch.float64), torch.randn(5, dtype=torch.float64)
+  direct = depthwise_conv(x, kernel, bias, causal)
+  assert direct.shape == x.shape
+  torch.testing.assert_close(depthwise_fftconv(x, kernel, bias, causal), direct,
+                             rtol=0, atol=1e-12 * float(direct.abs().max()))
+  published = published_depthwise_fftconv(x, kernel, bias, causal)
+  if length % 2 == 0:  # CCNN's FFT convolution is exact at even lengths, distorted at odd ones
+    torch.testing.assert_close(published, direct, rtol=0, atol=1e-12 * float(direct.abs().max()))
+  else:
+    assert (published - direct).abs().max() > 1e-3 * direct.abs().max()
+
+
+@pytest.mark.parametrize('causal', [True, False])
+def test_full_flexconv_fft_and_direct_agree(causal):
+  torch.manual_seed(0)
+  conv = flexconv(conv_type='FlexConv', causal=causal, mask_dynamic_cropping=False)
+  x = torch.randn(2, 3, 90, dtype=torch.float64)
+  with torch.no_grad():
+    by_fft = conv(x)
+    conv.use_fft = False
+    direct = conv(x)
+  torch.testing.assert_close(by_fft, direct, rtol=0, atol=1e-12 * float(direct.abs().max()))
+
+
+def mask_values(conv, positions):
+  mean, width = conv.mask_mean_param.double(), conv.mask_width_param.detach().double()
+  return torch.exp(-0.5 * (positions - mean) ** 2 / width ** 2)
+
+
+@pytest.mark.parametrize('causal', [True, False])
+def test_dynamic_cropping_keeps_the_positions_where_the_mask_reaches_the_threshold(causal):
+  """Every position where the mask is >= mask_threshold is kept, plus at most the neighbour on
+  each side that CCNN's rounding keeps (floor / ceil of root / step)."""
+  conv = models.FlexConv(1, 2, kernel_no_hidden=8, kernel_omega_0=50.0, causal=causal,
+                         mask_init_value=0.075 if causal else 0.3)
+  length = 784
+  conv(torch.randn(1, 1, length))
+  grid = conv.positions(length)[0, 0].double()
+  kept = conv.cropped(conv.positions(length))[0, 0].double()
+  assert conv.kernel.shape[-1] == kept.numel()
+  inside = grid[mask_values(conv, grid) >= 0.1]
+  assert kept[0] <= inside[0] and inside[-1] <= kept[-1]
+  assert (mask_values(conv, kept) < 0.1).sum() <= (1 if causal else 2)
+  if causal:
+    assert kept[-1] == 1 and kept.numel() == 65
+  else:
+    assert kept.numel() % 2 == 1
+  with torch.no_grad():
+    conv.mask_width_param.mul_(2)
+  conv(torch.randn(1, 1, length))
+  assert conv.kernel.shape[-1] > kept.numel()  # a wider mask, a longer kernel
+
+
+def test_chang_initialisation_scales_the_output_layer_once():
+  torch.manual_seed(0)
+  conv = models.FlexConv(2, 2, kernel_no_hidden=8, kernel_omega_0=50.0)
+  before = conv.Kernel.output_linear.weight.detach().clone()
+  conv(torch.randn(1, 2, 784))
+  after_first = conv.Kernel.output_linear.weight.detach().clone()
+  torch.testing.assert_close(after_first, before * math.sqrt(1 / 65))
+  conv(torch.randn(1, 2, 784))
+  assert torch.equal(conv.Kernel.output_linear.weight, after_first)
+  assert bool(conv.initialized) and int(conv.train_length) == 784
+
+
+def test_only_data_dimension_one_is_built():
+  with pytest.raises(ValueError, match="unknown data_dim 2; valid: 1"):
+    models.FlexConv(1, 1, data_dim=2)
+
+
+# ---- The network and its configs --------------------------------------------------------------
+
+def test_every_variant_sets_what_its_ccnn_command_says():
+  assert set(ccnn_configs.CCNN_COMMANDS) == set(ccnn_configs.VARIANTS)
+  for variant, command in ccnn_configs.CCNN_COMMANDS.items():
+    config = ccnn_configs.get_config(variant)
+    keys = ccnn_configs.keys_of_command(command)
+    assert {k: config[k] for k in keys} == keys, variant
+
+
+def test_every_variant_builds_and_names_its_mask_parameters():
+  for variant in ccnn_configs.VARIANTS:
+    model = variant_model(variant)
+    mask = {name for name, _ in model.named_parameters() if 'mask_' in name}
+    layers = [name for name, m in model.named_modules() if isinstance(m, models.FlexConv)]
+    assert mask == {f'{name}.mask_width_param' for name in layers}, variant
+    assert len(layers) == 1 + ccnn_configs.VARIANTS[variant]['no_blocks']
+
+
+def test_one_training_epoch_from_the_command_line(tmp_path):
+  """model=CCNN trains through run_experiment.py, and its checkpoint loads back."""
+  fake_data.write_mnist(tmp_path / 'data', n_train=30, n_test=10)
+  run = tmp_path / 'run'
+  args = ['--config.dataset=MNIST', '--config.model=CCNN', '--config.no_hidden=8',
+          '--config.no_blocks=1', '--config.kernelnet_no_hidden=8', '--config.epochs=1',
+          '--config.batch_size=10', f'--config.data_root={tmp_path / "data"}',
+          '--config.download=False', f'--config.run_dir={run}', '--config.wandb_mode=disabled',
+          '--config.dropout=0.1', '--config.device=cpu']
+  result = subprocess.run([sys.executable, str(ROOT / 'run_experiment.py'), *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300,
+                          env={**__import__('os').environ, 'OMP_NUM_THREADS': '1'})
+  assert result.returncode == 0, result.stderr
+  config = base_config()
+  config.update(json.loads((run / 'config.json').read_text())['config'])
+  assert config.model == 'CCNN'
+  model = models.get_model(config, datasets.describe(config))
+  models.load_checkpoint(model, str(run / 'checkpoints' / 'last.pt'))
+  assert all(bool(m.initialized) and int(m.train_length) == 784
+             for m in model.modules() if isinstance(m, models.FlexConv))
+
+
+@pytest.mark.parametrize('causal', [True, False])
+def test_fft_and_direct_depthwise_gradients_agree(causal):
+  torch.manual_seed(0)
+  x = torch.randn(2, 3, 40, dtype=torch.float64, requires_grad=True)
+  kernel = torch.randn(3, 11, dtype=torch.float64, requires_grad=True)
+  weights = torch.randn(2, 3, 40, dtype=torch.float64)
+  grads = []
+  for conv in (depthwise_conv, depthwise_fftconv):
+    (conv(x, kernel, None, causal) * weights).sum().backward()
+    grads.append((x.grad.clone(), kernel.grad.clone()))
+    x.grad = kernel.grad = None
+  for by_fft, direct in zip(*grads):
+    torch.testing.assert_close(by_fft, direct, rtol=0, atol=1e-12 * float(direct.abs().max()))
