@@ -86,7 +86,8 @@ def check_config(config) -> None:
     raise ConfigError('train=False only tests a trained model: add --config.pretrained=True '
                       '--config.path=<checkpoint>')
   spec = datasets.describe(c)  # the data set's own keys and their values; reads no data
-  if c.model == 'CCNN' and spec.task.value == models.PER_STEP_TASK:
+  # None where the shape comes from the files (UEA): classification, never per step.
+  if c.model == 'CCNN' and spec is not None and spec.task.value == models.PER_STEP_TASK:
     raise ConfigError(f'model=CCNN reads out the mean over time and has no per-step output for '
                       f'dataset={c.dataset}; use --config.model=CKCNN')
 
