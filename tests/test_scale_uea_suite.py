@@ -79,3 +79,22 @@ def test_every_bundled_set_has_its_published_resnet_accuracy():
   sets = uea.bundled_sets()
   assert sorted(sets) == sorted(uea_reference.PUBLISHED)
   assert round(statistics.mean(uea_reference.published(s, 'ResNet') for s in sets), 2) == 95.14
+
+
+def test_readme_quotes_the_published_accuracies_of_the_reference():
+  text = (ROOT / 'README.md').read_text().split('### Any UEA set: the suite', 1)[1]
+  lines = text.splitlines()
+  header = next(i for i, line in enumerate(lines) if line.startswith('| set |'))
+  columns = [c.strip() for c in lines[header].strip('|').split('|')]
+  quoted = {}
+  for line in lines[header + 2:]:
+    if not line.startswith('|'):
+      break
+    cells = dict(zip(columns, (c.strip() for c in line.strip('|').split('|'))))
+    quoted[cells['set']] = [None if cells[f'{m} (%)'] in ('–', '') else float(cells[f'{m} (%)'])
+                            for m in uea_reference.MODELS]
+  mean = quoted.pop(f'mean over {len(uea_reference.PUBLISHED)} sets')
+  assert quoted == {name: [uea_reference.published(name, m) for m in uea_reference.MODELS]
+                    for name in uea_reference.PUBLISHED}
+  assert mean[0] == round(statistics.mean(uea_reference.published(name, 'ResNet')
+                                          for name in uea_reference.PUBLISHED), 2)
