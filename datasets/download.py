@@ -8,6 +8,7 @@ import contextlib
 import pathlib
 import shutil
 import tempfile
+import urllib.error
 from typing import Iterator, Optional
 
 import torch.hub
@@ -48,13 +49,16 @@ def write_error(folder: pathlib.Path, error: OSError) -> DataError:
 
 
 def fetch(url: str, destination: pathlib.Path, manual: str,
-          sha256: Optional[str] = None) -> None:
+          sha256: Optional[str] = None, not_found: Optional[str] = None) -> None:
   """Downloads `url` to `destination`, checked against `sha256` when given.
 
   torch.hub writes to a temporary name and renames it only after the whole file (and its
-  hash) checked out. On failure: a DataError naming the URL and the `manual` steps.
+  hash) checked out. On failure: a DataError naming the URL and the `manual` steps, or saying
+  `not_found` where the server answers 404 and that message is given.
   """
   try:
     torch.hub.download_url_to_file(url, str(destination), hash_prefix=sha256, progress=True)
   except Exception as e:  # URLError, HTTPError, OSError, RuntimeError (hash mismatch), ...
+    if not_found and isinstance(e, urllib.error.HTTPError) and e.code == 404:
+      raise DataError(not_found) from e
     raise DataError(f'download of {url} failed ({one_line(e)}); {manual}') from e

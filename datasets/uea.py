@@ -40,6 +40,38 @@ def bundled_folder(name: str) -> pathlib.Path:
   return pathlib.Path(sktime.datasets.__file__).parent / 'data' / name
 
 
+# sktime's own test fixture: classification .ts files, but no set of the archive.
+NOT_ARCHIVE_SETS = ('UnitTest',)
+
+
+def bundled_sets() -> List[str]:
+  """The archive's classification sets sktime ships (ACSF1, ..., PLAID), read from its package
+  data: the folders holding <Name>_TRAIN.ts and <Name>_TEST.ts that declare class labels."""
+  found = []
+  for folder in sorted(bundled_folder('').iterdir()):
+    train, test = (folder / f'{folder.name}_{split}.ts' for split in ('TRAIN', 'TEST'))
+    if (folder.name not in NOT_ARCHIVE_SETS and train.is_file() and test.is_file()
+        and has_class_labels(train)):
+      found.append(folder.name)
+  return found
+
+
+def has_class_labels(path: pathlib.Path) -> bool:
+  """Whether a .ts file's header declares class labels (not regression targets)."""
+  with open(path, errors='replace') as f:
+    for line in f:
+      words = line.lower().split()
+      if words[:1] == ['@data']:
+        return False
+      if words[:2] == ['@classlabel', 'true']:
+        return True
+  return False
+
+
+def bundled_hint() -> str:
+  return f'sktime bundles {", ".join(bundled_sets())} (no download)'
+
+
 def fetch_ts_files(config, name: str) -> Tuple[pathlib.Path, pathlib.Path]:
   """The TRAIN and TEST .ts paths, copied or downloaded into place if missing."""
   paths = ts_paths(config.data_root, name)
@@ -53,14 +85,19 @@ def fetch_ts_files(config, name: str) -> Tuple[pathlib.Path, pathlib.Path]:
   is_bundled = all((bundled / p.name).is_file() for p in paths)
   if not is_bundled and not config.download:
     raise DataError(f'UEA set {name} not found: expected {paths[0]} and {paths[1]}; '
-                    f'{manual}, or set --config.download=True')
+                    f'{bundled_hint()}; for another set put its two files there, or set '
+                    f'--config.download=True to fetch {url}')
   with download.staging(folder.parent) as staging:
     if is_bundled:  # a local copy, so also without download=True
       for p in paths:
         shutil.copyfile(bundled / p.name, staging / p.name)
     else:
       archive = staging / f'{name}.zip'
-      download.fetch(url, archive, manual)
+      # The archive answers 404 for a name it does not hold: most likely a misspelt set.
+      not_found = (f'no UEA set {name} in the archive ({url}: HTTP 404); check the name: '
+                   f'{bundled_hint()}; for another set put {paths[0].name} and '
+                   f'{paths[1].name} in {folder}/')
+      download.fetch(url, archive, manual, not_found=not_found)
       extract_ts_files(archive, [p.name for p in paths], staging, manual)
     folder.mkdir(parents=True, exist_ok=True)
     for p in paths:

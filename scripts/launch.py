@@ -349,7 +349,8 @@ def checked_runs(spec: str, overrides: Overrides, seeds: Sequence[int], root: st
   The config rules and the data set's own option checks (trainer.config_checks), then the
   run_dir (a run there must be resumable with these settings). Seeds cannot make a config
   invalid, so the config is checked once (a UEA set's describe reads its data: once, not per
-  seed). The job runs from the repository root, so relative paths (data_root) resolve there;
+  seed); its files are copied or downloaded into data_root here. The job runs from the
+  repository root, so relative paths (data_root) resolve there;
   `root` is absolute.
   """
   from trainer import USER_ERRORS
@@ -361,6 +362,9 @@ def checked_runs(spec: str, overrides: Overrides, seeds: Sequence[int], root: st
     with contextlib.chdir(ROOT):
       config.seed = seeds[0]
       config = resolve(config)  # as the runner resolves it, so it compares with config.json
+      if config.dataset == 'UEA':  # a missing or misspelt set fails here, not in every job
+        from datasets import uea
+        uea.fetch_ts_files(config, config.uea_name)
       for seed in seeds:
         run_dir = os.path.join(root, run_name(spec, seed, overrides))
         config.seed, config.run_dir, config.resume = seed, run_dir, holds_a_run(run_dir)
@@ -585,12 +589,17 @@ def main(argv=None) -> int:
     return 130
 
 
-if __name__ == '__main__':
+def command_line(entry) -> None:
+  """Exits with `entry()`'s code, as a shell command: Ctrl-C and a closed pipe end quietly."""
   try:
-    sys.exit(main())
+    sys.exit(entry())
   except KeyboardInterrupt:  # while checking the grid (a UEA set may be downloading)
     print('interrupted', file=sys.stderr)
     sys.exit(130)
   except BrokenPipeError:  # e.g. `--dry-run | head`: the reader has gone; end quietly
     os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     sys.exit(141)  # as a shell tool killed by SIGPIPE
+
+
+if __name__ == '__main__':
+  command_line(main)

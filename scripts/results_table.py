@@ -13,7 +13,10 @@ best experiment comes first and, when there are several, in bold. The paper's nu
 PAPER_RESULTS of the config files (configs/<x>.py; test accuracy in %, or the metric a file's
 PAPER_METRIC names: PhysioNet's ROC AUC), matched by data set (sMNIST, pMNIST, ...,
 SpeechCommands MFCC or raw) and the keys that tell its rows apart (no_hidden, drop_rate,
-sr_train), and shown where the run's headline metric is the paper's. `--plot` draws the
+sr_train), and shown where the run's headline metric is the paper's. UEA sets run on their
+official split (scripts/uea_suite.py) get a second table: each set beside the published
+ResNet, InceptionTime and ROCKET accuracies (scripts/uea_reference.py), with the difference to
+ResNet, the training time per run and the means over the sets. `--plot` draws the
 learning curves (metrics.jsonl) to one PNG per data set: a panel per metric, a mean curve with a
 ± std band per experiment.
 """
@@ -41,6 +44,7 @@ from datasets import Task  # noqa: E402  (after the repository is on the path)
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from trainer.run_dir import RESUMABLE_CHANGES  # noqa: E402  (the repository root is on the path)
 from trainer import selection  # noqa: E402
+from scripts import uea_reference  # noqa: E402
 
 # Runs differing only in these keys are one experiment: the seed, and what a run may change when
 # it resumes (where it runs, epochs: the launcher's run names leave the same keys out).
@@ -121,10 +125,15 @@ def labels(experiments: Sequence[List[Dict]]) -> List[str]:
   out = []
   for name, config in zip(names, configs):
     family = [c for c, n in zip(configs, names) if n == name]
-    differing = sorted(k for k in config if k not in NOT_THE_EXPERIMENT
-                       and len({json.dumps(c.get(k)) for c in family}) > 1)
-    out.append(' '.join([name] + [f'{k}={format_value(config[k])}' for k in differing]))
+    out.append(' '.join([name] + [f'{k}={format_value(config.get(k))}'
+                                  for k in differing_keys(family)]))
   return out
+
+
+def differing_keys(configs: Sequence[Dict]) -> List[str]:
+  """The keys, other than seed and those a resumed run may change, that the configs differ in."""
+  keys = sorted(set().union(*configs) - NOT_THE_EXPERIMENT)
+  return [k for k in keys if len({json.dumps(c.get(k)) for c in configs}) > 1]
 
 
 def format_value(value) -> str:
@@ -245,7 +254,7 @@ def rows(experiments: Sequence[List[Dict]]) -> List[Dict]:
     out.append({'experiment': label, 'dataset': dataset_name(runs[0]['config']),
                 'headline': measure, 'runs': len(runs), 'mean': mean, 'std': std,
                 'paper': paper_value(runs[0]['config'], measure),
-                'loss_mean': loss_mean, 'loss_std': loss_std,
+                'loss_mean': loss_mean, 'loss_std': loss_std, 'config': runs[0]['config'],
                 'run_dirs': [r['run_dir'] for r in runs]})
   return mark_best(ranked(out))
 
@@ -286,7 +295,7 @@ def markdown_table(measure: Headline, table: Sequence[Dict]) -> str:
   header = (['experiment', 'runs', measure.named('test')]
             + ['paper' + (' (%)' if measure.percent else '')] * paper
             + ['test loss'] * loss)
-  lines = ['| ' + ' | '.join(header) + ' |', '|---|' + '---:|' * (len(header) - 1)]
+  lines = [markdown_line(header), '|---|' + '---:|' * (len(header) - 1)]
   for r in table:
     value = plus_minus(r['mean'], r['std'], measure.spec)
     cells = [r['experiment'], str(r['runs']), f'**{value}**' if r['best'] else value]
@@ -294,14 +303,110 @@ def markdown_table(measure: Headline, table: Sequence[Dict]) -> str:
       cells.append('' if r['paper'] is None else format(r['paper'], measure.spec))
     if loss:
       cells.append(plus_minus(r['loss_mean'], r['loss_std'], '.4g'))
-    lines.append('| ' + ' | '.join(cells) + ' |')
+    lines.append(markdown_line(cells))
   return '\n'.join(lines)
+
+
+def markdown_line(cells: Sequence[str]) -> str:
+  return '| ' + ' | '.join(cells) + ' |'
 
 
 def plus_minus(mean, std, spec: str) -> str:
   if mean is None:
     return '–'
   return format(mean, spec) + ('' if std is None else f' ± {format(std, spec)}')
+
+
+# ---- UEA sets beside published classifiers ----------------------------------------------------
+
+def uea_variants(table: Sequence[Dict]) -> List[List[Dict]]:
+  """The accuracy rows of UEA sets on the official split (the split the published numbers
+  use), grouped by what else their configs set: one suite per group, in a stable order."""
+  variants: Dict[str, List[Dict]] = {}
+  for r in table:
+    config = r['config']
+    if (r['headline'] == ACCURACY and config['dataset'] == 'UEA'
+        and config.get('uea_split') == 'official'):
+      variants.setdefault(experiment_key({**config, 'uea_name': None}), []).append(r)
+  return [sorted(suite, key=lambda r: r['config']['uea_name']) for suite in variants.values()]
+
+
+def run_seconds(run_dir: str) -> Optional[float]:
+  """The run's training time: its epochs' seconds in metrics.jsonl (the last record of an epoch
+  repeated by a resume), without start-up; None without records."""
+  seconds = {m['epoch']: m['seconds'] for m in read_metrics(run_dir) if 'seconds' in m}
+  return sum(seconds.values()) if seconds else None
+
+
+def difference(ours: Optional[float], theirs: Optional[float]) -> Optional[float]:
+  return None if ours is None or theirs is None else ours - theirs
+
+
+def uea_comparison(suite: Sequence[Dict], title: str) -> str:
+  """A markdown table of a suite's sets beside the published classifiers (`set_cells`), then
+  the means over the sets (`mean_cells`)."""
+  header = (['set', 'runs', 'ours (%)', 'time per run']
+            + [f'{m} (%)' for m in uea_reference.MODELS] + ['ours − ResNet'])
+  lines = [title, '', markdown_line(header), '|---|' + '---:|' * (len(header) - 1)]
+  lines += [markdown_line(set_cells(r)) for r in suite]
+  compared = [r for r in suite if difference(r['mean'], resnet(r)) is not None]
+  if compared:
+    lines.append(markdown_line(mean_cells(compared)))
+  return '\n'.join(lines)
+
+
+def resnet(row: Dict) -> Optional[float]:
+  return uea_reference.published(row['config']['uea_name'], 'ResNet')
+
+
+def set_cells(row: Dict) -> List[str]:
+  """Our mean ± std over seeds, the seeds, the training time per run, the published ResNet,
+  InceptionTime and ROCKET accuracies and our difference to ResNet."""
+  name = row['config']['uea_name']
+  times = [t for t in map(run_seconds, row['run_dirs']) if t is not None]
+  cells = [name, str(row['runs']), plus_minus(row['mean'], row['std'], '.2f'),
+           duration(statistics.mean(times)) if times else '–']
+  cells += [optional(uea_reference.published(name, m), '.2f') for m in uea_reference.MODELS]
+  return cells + [optional(difference(row['mean'], resnet(row)), '+.2f')]
+
+
+def mean_cells(compared: Sequence[Dict]) -> List[str]:
+  """Over the sets with both our and ResNet's number: our mean, the published means over the
+  same sets (blank where a set lacks one) and our difference to ResNet's."""
+  ours = statistics.mean(r['mean'] for r in compared)
+  means = [column_mean(compared, m) for m in uea_reference.MODELS]
+  return ([f'mean over {len(compared)} sets', '', format(ours, '.2f'), '']
+          + [optional(v, '.2f') for v in means] + [format(ours - means[0], '+.2f')])
+
+
+def column_mean(suite: Sequence[Dict], model: str) -> Optional[float]:
+  """The mean of `model`'s published accuracies on the suite's sets; None if one lacks it."""
+  values = [uea_reference.published(r['config']['uea_name'], model) for r in suite]
+  return None if None in values else statistics.mean(values)
+
+
+def optional(value: Optional[float], spec: str) -> str:
+  return '–' if value is None else format(value, spec)
+
+
+def duration(seconds: float) -> str:
+  """'4.2 s', '42 s', '3.5 min', '1.2 h'."""
+  if seconds < 120:
+    return f'{seconds:.{1 if seconds < 10 else 0}f} s'
+  return f'{seconds / 60:.1f} min' if seconds < 7200 else f'{seconds / 3600:.1f} h'
+
+
+def uea_comparisons(table: Sequence[Dict]) -> str:
+  """One comparison table per UEA suite (runs that differ only in the set); '' if none."""
+  variants = uea_variants(table)
+  configs = [suite[0]['config'] for suite in variants]
+  keys = [k for k in differing_keys(configs) if k != 'uea_name']
+  out = []
+  for suite, config in zip(variants, configs):
+    shown = ' '.join(f'{k}={format_value(config.get(k))}' for k in keys)
+    out.append(uea_comparison(suite, 'UEA sets beside published classifiers'
+                                     + (f' ({shown})' if shown else '') + ':'))
+  return '\n\n'.join(out)
 
 
 def write_csv(path: str, table: Sequence[Dict]):
@@ -439,6 +544,9 @@ def main(argv=None) -> int:
     print(f'error: {e}', file=sys.stderr)
     return 2
   print(markdown(table))
+  comparisons = uea_comparisons(table)
+  if comparisons:
+    print('\n' + comparisons)
   unfinished = unfinished_runs(args.runs_dir)
   if unfinished:
     print(f'\n{unfinished} unfinished runs (no summary.json) are not in the table.')

@@ -59,6 +59,10 @@ CASES = [
      'speech_commands_v0.02'),
     ('missing CharacterTrajectories', ['--config.dataset=CharTrajectories',
                                        '--config.download=False'], 'CharacterTrajectories'),
+    ('unknown UEA set', ['--config.uea_name=Foo', '--config.download=False'],
+     'Foo_TEST.ts; sktime bundles ACSF1, ArrowHead, BasicMotions, GunPoint, ItalyPowerDemand, '
+     'JapaneseVowels, OSULeaf, PLAID (no download); for another set put its two files there, '
+     'or set --config.download=True'),
     ('missing checkpoint', ['--config.pretrained=True', '--config.path={tmp}/nope.pt'],
      'nope.pt does not exist'),
     ('corrupt checkpoint', ['--config.pretrained=True', '--config.path={tmp}/junk.pt'],

@@ -1,5 +1,6 @@
 """UEA sets from .ts files: the published pipeline, CharTrajectories, errors, JapaneseVowels."""
 import collections
+import urllib.error
 import zipfile
 
 import numpy as np
@@ -154,6 +155,17 @@ def test_failed_download_names_the_url(tmp_path, monkeypatch):
     UEA.load(c)
   assert not (tmp_path / 'UEA' / 'CharacterTrajectories').exists()
   assert [p.name for p in (tmp_path / 'UEA').iterdir()] == []  # no partial download left
+
+
+def test_a_set_the_archive_lacks_names_the_bundled_sets(tmp_path, monkeypatch):
+  def not_found(url, destination, **kwargs):
+    raise urllib.error.HTTPError(url, 404, 'Not Found', {}, None)
+  monkeypatch.setattr(torch.hub, 'download_url_to_file', not_found)
+  with pytest.raises(DataError, match=r'^no UEA set Foo in the archive \(https://.*/Foo\.zip: '
+                     r'HTTP 404\); check the name: sktime bundles ACSF1, .*JapaneseVowels, .*; '
+                     r'for another set put Foo_TRAIN\.ts and Foo_TEST\.ts in .*/UEA/Foo/$'):
+    UEA.load(fake_data.data_config(tmp_path, uea_name='Foo', download=True))
+  assert [p.name for p in (tmp_path / 'UEA').iterdir()] == []  # nothing left behind
 
 
 def test_downloaded_zip_is_extracted_whatever_its_folders(tmp_path, monkeypatch):
