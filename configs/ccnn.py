@@ -10,8 +10,10 @@ verbatim in CCNN_COMMANDS; HYDRA_KEYS maps its flags to this project's keys, and
 its command). The names are CCNN-<blocks>,<channels>.
 
 Training keys (optimizer AdamW, scheduler cosine with sched_warmup_epochs of linear warm-up,
-mask_lr_ratio for the mask parameters, weight_decay as AdamW's decoupled decay) are CCNN's; they
-need the trainer's AdamW / cosine support.
+mask_lr_ratio for the mask parameters) are CCNN's. weight_decay is CCNN's optimizer.weight_decay:
+not AdamW's decay (CCNN's AdamW gets 0, as optimizer_weight_decay stays 0 here) but the weight of
+a loss penalty, CCNN.weight_penalty (the L2 norms of the weights outside the kernel networks and
+of the sampled kernels, its LnLoss).
 
 Data: this project's protocol for each data set (its splits and normalisation), not CCNN's data
 modules'; pMNIST's permutation comes from the seed.

@@ -232,3 +232,29 @@ def test_fft_and_direct_depthwise_gradients_agree(causal):
     x.grad = kernel.grad = None
   for by_fft, direct in zip(*grads):
     torch.testing.assert_close(by_fft, direct, rtol=0, atol=1e-12 * float(direct.abs().max()))
+
+
+def published_ln_penalty(model) -> torch.Tensor:
+  """CCNN's LnLoss(norm_type=2) without its weight, computed as its code does: by parameter
+  name (`Kernel` not in it), then each FlexConv's sampled kernel; in float64."""
+  total = sum(p.double().norm() for name, p in model.named_parameters() if 'Kernel' not in name)
+  return total + sum(m.kernel.double().norm() for m in model.modules()
+                     if isinstance(m, models.FlexConv))
+
+
+@pytest.mark.parametrize('conv_type', ['SeparableFlexConv', 'FlexConv'])
+def test_weight_penalty_is_ccnns_ln_loss(conv_type):
+  """weight_decay on a CCNN weights CCNN's penalty: the L2 norms (not squared) of the weights
+  outside the kernel networks and of the masked, cropped kernels; the trainer adds it."""
+  torch.manual_seed(0)
+  config = ccnn_configs.get_config('smnist_4_140')
+  config.update(dict(no_hidden=6, no_blocks=2, kernelnet_no_hidden=8, conv_type=conv_type,
+                     mask_learn_mean=True))
+  model = models.get_model(config, datasets.describe(config))
+  model(torch.randn(2, 1, 100))
+  layers = [m for m in model.modules() if isinstance(m, models.FlexConv)]
+  assert {m.kernel.shape[-1] for m in layers} == {9}  # cropped: only these taps are penalised
+  penalty = model.weight_penalty()
+  expected = published_ln_penalty(model)
+  assert abs(penalty.double() - expected) <= 1e-6 * expected
+  assert penalty.requires_grad
