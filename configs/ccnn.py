@@ -10,14 +10,18 @@ verbatim in CCNN_COMMANDS; HYDRA_KEYS maps its flags to this project's keys, and
 its command). The names are CCNN-<blocks>,<channels>.
 
 Training keys (optimizer AdamW, scheduler cosine with sched_warmup_epochs of linear warm-up,
-mask_lr_ratio for the mask parameters, weight_decay as AdamW's decoupled decay) are CCNN's; they
-need the trainer's AdamW / cosine support.
+mask_lr_ratio for the mask parameters) are CCNN's. weight_decay is CCNN's optimizer.weight_decay:
+not AdamW's decay (CCNN's AdamW gets 0, as optimizer_weight_decay stays 0 here) but the weight of
+a loss penalty, CCNN.weight_penalty (the L2 norms of the weights outside the kernel networks and
+of the sampled kernels, its LnLoss).
 
 Data: this project's protocol for each data set (its splits and normalisation), not CCNN's data
 modules'; pMNIST's permutation comes from the seed.
 
-Paper results: PAPER_RESULTS is left empty until the numbers of CCNN's Table 1 are checked
-against the paper. Expected time: not measured on a GPU (none was available). On the shared
+Paper results: PAPER_RESULTS is empty. CCNN's repository (README.md, experiments/README.md)
+lists the commands of its Table 1 but none of its numbers, and the paper was not at hand to check
+them. Numbers entered there show in scripts/results_table.py beside runs of the same variant
+(matched by model, data set and width). Expected time: not measured on a GPU (none was available). On the shared
 2-core CPU, under heavy load, one CCNN-4,140 train step took 12 s for sMNIST (batch 100) and 48 s
 for raw SpeechCommands (batch 20) (README, CCNN section): these rows are GPU work.
 """
@@ -74,7 +78,7 @@ VARIANTS = {
                          dropout_in=0.0, lr=0.02, weight_decay=1e-6, batch_size=40),
 }
 
-# The test accuracy (%) of CCNN's Table 1 per variant: not filled in yet (see the docstring).
+# The test accuracy (%) of CCNN's Table 1 per variant: none sourced yet (see the docstring).
 PAPER_RESULTS = {}
 
 

@@ -97,6 +97,16 @@ class CCNN(nn.Module):
     out = F.linear(h, self.out_layer.weight.squeeze(-1), self.out_layer.bias)
     return out.squeeze(-1) if out.shape[-1] == 1 else out
 
+  def weight_penalty(self) -> torch.Tensor:
+    """CCNN's `weight_decay` term (its LnLoss, norm 2), unweighted: the L2 norm (not squared) of
+    every parameter outside the kernel networks (masks, biases, channel mixers, norms, linear
+    layers), plus that of each FlexConv's masked kernel sampled by the latest forward pass."""
+    convs = [m for m in self.modules() if isinstance(m, FlexConv)]
+    in_kernel_nets = {id(p) for conv in convs for p in conv.Kernel.parameters()}
+    terms = [p.norm() for p in self.parameters() if id(p) not in in_kernel_nets]
+    terms += [conv.kernel.norm() for conv in convs if conv.kernel is not None]
+    return torch.stack(terms).sum()
+
 
 def flexconv_factory(config):
   """A `make_conv(in_channels, out_channels)` building the FlexConvs the config describes."""

@@ -88,6 +88,10 @@ class CKCNN(nn.Module):
     out = self.head(h[:, :, -1])  # (B, outputs)
     return out.squeeze(-1) if out.shape[-1] == 1 else out
 
+  def weight_penalty(self) -> torch.Tensor:
+    """CKConv's `weight_decay` term, unweighted: kernel_norm_penalty."""
+    return kernel_norm_penalty(self)
+
 
 def ckconv_factory(config):
   """A `make_conv(in_channels, out_channels)` building CKConvs from the published keys."""

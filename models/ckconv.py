@@ -30,6 +30,26 @@ DIRECT_MAX_LENGTH = 12
 # Sampling-rate change (the paper's "deploy at another resolution", the published ckconv.py).
 # --------------------------------------------------------------------------------------------
 
+class HostCopy:
+  """A one-element buffer's value as a Python scalar, read from the tensor only when the tensor
+  changed (an in-place write bumps its version; .to() or a load makes a new tensor): on a GPU
+  every read is a host sync. Owners drop it when they move or load (`_apply`, loads)."""
+
+  def __init__(self):
+    self._stamp, self._value = None, None
+
+  def read(self, buffer: torch.Tensor):
+    stamp = (buffer._version, buffer.data_ptr())
+    if stamp != self._stamp:
+      self._value, self._stamp = buffer.item(), stamp
+    return self._value
+
+  def write(self, buffer: torch.Tensor, value) -> None:
+    """buffer.fill_(value), keeping the value without reading it back."""
+    buffer.fill_(value)
+    self._value, self._stamp = value, (buffer._version, buffer.data_ptr())
+
+
 def sampling_rate_change(train_length: int, length: int) -> float:
   """sr: how many training steps one current step spans (< 1: denser than in training)."""
   if train_length > length:
@@ -107,22 +127,16 @@ class CKConv(nn.Module):
   def _clear_caches(self):
     self._positions: Dict[Tuple, torch.Tensor] = {}
     self._samples: Dict[Tuple, Tuple] = {}  # eval: (length, method) -> (stamp, sample, kernel...)
-    self._train_length_stamp, self._train_length_value = None, 0
+    self._train_length_copy = HostCopy()
 
   # ---- Training length, as a Python int without a device sync per call ----------------------
 
   def _train_length(self, length: int) -> int:
     """`train_length` as an int, read from the buffer only when the buffer changed (on a GPU
     every read is a sync); set to `length` at the first call."""
-    buffer = self.train_length
-    stamp = (buffer._version, buffer.data_ptr())
-    if stamp != self._train_length_stamp:
-      self._train_length_value, self._train_length_stamp = int(buffer), stamp
-    if self._train_length_value == 0:
-      buffer.fill_(length)
-      self._train_length_value = length
-      self._train_length_stamp = (buffer._version, buffer.data_ptr())
-    return self._train_length_value
+    if self._train_length_copy.read(self.train_length) == 0:
+      self._train_length_copy.write(self.train_length, length)
+    return self._train_length_copy.read(self.train_length)
 
   # ---- The kernel ---------------------------------------------------------------------------
 

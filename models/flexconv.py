@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from models.ckcnn import PointwiseConv1d
+from models.ckconv import HostCopy
 from models.fftconv import (causal_conv, causal_fftconv, depthwise_conv, depthwise_fftconv,
                             published_depthwise_fftconv)
 from models.magnet import KERNEL_TYPES
@@ -62,10 +63,18 @@ def gaussian_roots(threshold: torch.Tensor, mean: torch.Tensor, width: torch.Ten
 def causal_crop_start(root: torch.Tensor, step: torch.Tensor) -> int:
   """The first position kept when the mask rises above the threshold at `root`: positions
   -1 + i * step with i < floor((root + 1) / step) are dropped (none when |root| >= 1).
-  In the tensors' precision, as CCNN computes it, so the same index comes out."""
-  if abs(float(root)) >= 1.0:
-    return 0
-  return int(torch.floor((root + 1.0) / step))
+  In the tensors' precision, as CCNN computes it, so the same index comes out; read to the
+  host in one transfer (one GPU sync)."""
+  root_value, start = torch.stack([root, torch.floor((root + 1.0) / step)]).tolist()
+  return 0 if abs(root_value) >= 1.0 else int(start)
+
+
+def centred_crop_half(reach: torch.Tensor, step: torch.Tensor) -> int:
+  """How many positions each side of the middle a centred mask reaching `reach` keeps
+  (ceil(reach / step + 1e-8), in the tensors' precision), or 0 for all of them (reach >= 1);
+  one GPU sync."""
+  reach_value, half = torch.stack([reach, torch.ceil(reach / step + 1e-8)]).tolist()
+  return 0 if reach_value >= 1.0 else int(half)
 
 
 # ---- The layer -----------------------------------------------------------------------------
@@ -115,16 +124,16 @@ class FlexConv(nn.Module):
       with torch.no_grad():
         nn.init.kaiming_normal_(self.channel_mixer.weight)
         self.channel_mixer.bias.zero_()
-    self._positions = None  # (key, positions (1, D, T)), rebuilt when T, device or dtype change
+    self._clear_caches()
     self.kernel = None  # the masked kernel of the latest forward pass
 
   # ---- Positions and cropping ----------------------------------------------------------------
 
   def positions(self, length: int) -> torch.Tensor:
     """(1, 1, T): linspace(-1, 1, T) for T = train_length (set by the first input)."""
-    if int(self.train_length) == 0:
-      self.train_length.fill_(length)
-    taps, like = int(self.train_length), self.bias
+    if self._train_length_copy.read(self.train_length) == 0:
+      self._train_length_copy.write(self.train_length, length)
+    taps, like = self._train_length_copy.read(self.train_length), self.bias
     key = (taps, like.device, like.dtype)
     if self._positions is None or self._positions[0] != key:
       # Computed on the CPU, as CCNN did, so every device samples the very same positions.
@@ -146,10 +155,9 @@ class FlexConv(nn.Module):
     if self.causal:
       start = causal_crop_start(roots.min(), step)
       return positions[..., start:]
-    reach = float(roots.abs().max())
-    if reach >= 1.0:
+    half = centred_crop_half(roots.abs().max(), step)
+    if half == 0:
       return positions
-    half = int(torch.ceil(reach / step + 1e-8))
     middle = positions.shape[-1] // 2
     return positions[..., middle - (half - 1):middle + half]
 
@@ -157,11 +165,11 @@ class FlexConv(nn.Module):
   def _chang_initialization(self, taps: int):
     """Once, at the first forward pass: scale the kernel network's output layer by
     sqrt(1 / fan_in) of the convolution it produces (Chang et al., 2020)."""
-    if bool(self.initialized[0]) or not self.chang_initialize:
+    if self._initialized_copy.read(self.initialized) or not self.chang_initialize:
       return
     fan_in = taps if self.separable else self.in_channels * taps
     self.Kernel.output_linear.weight.mul_(math.sqrt(1.0 / fan_in))
-    self.initialized.fill_(True)
+    self._initialized_copy.write(self.initialized, True)
 
   def masked_kernel(self, length: int) -> torch.Tensor:
     """The kernel for an input of `length`: (Cin, K) separable, else (Cout, Cin, K)."""
@@ -206,8 +214,18 @@ class FlexConv(nn.Module):
       y = causal_conv(x, kernel, self.bias)
     return y if self.causal else y[..., y.shape[-1] - length:]
 
+  def _clear_caches(self):
+    self._positions = None  # (key, positions (1, D, T)), rebuilt when T, device or dtype change
+    # train_length and initialized as Python values, read back only when they change (on a GPU
+    # every read is a sync; the crop index, which moves with the mask, is the one left).
+    self._train_length_copy, self._initialized_copy = HostCopy(), HostCopy()
+
+  def _apply(self, fn, *args, **kwargs):
+    self._clear_caches()  # new devices or dtypes: new buffers
+    return super()._apply(fn, *args, **kwargs)
+
   def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-    self._positions = None  # a new train_length moves the positions
+    self._clear_caches()  # a new train_length moves the positions
     super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
   def extra_repr(self) -> str:

@@ -12,9 +12,9 @@ else the accuracy; accuracies in percent. One table per headline metric; within 
 best experiment comes first and, when there are several, in bold. The paper's numbers are the
 PAPER_RESULTS of the config files (configs/<x>.py; test accuracy in %, or the metric a file's
 PAPER_METRIC names: PhysioNet's ROC AUC), matched by data set (sMNIST, pMNIST, ...,
-SpeechCommands MFCC or raw) and the keys that tell its rows apart (no_hidden, drop_rate,
-sr_train), and shown where the run's headline metric is the paper's. UEA sets run on their
-official split (scripts/uea_suite.py) get a second table: each set beside the published
+SpeechCommands MFCC or raw) and the keys that tell its rows apart (model, no_hidden,
+drop_rate, sr_train), and shown where the run's headline metric is the paper's. UEA sets run on
+their official split (scripts/uea_suite.py) get a second table: each set beside the published
 ResNet, InceptionTime and ROCKET accuracies (scripts/uea_reference.py), with the difference to
 ResNet, the training time per run and the means over the sets. `--plot` draws the
 learning curves (metrics.jsonl) to one PNG per data set: a panel per metric, a mean curve with a
@@ -50,8 +50,9 @@ from scripts import uea_reference  # noqa: E402
 # it resumes (where it runs, epochs: the launcher's run names leave the same keys out).
 NOT_THE_EXPERIMENT = RESUMABLE_CHANGES | {'seed'}
 
-# What tells the paper's rows of one data set (as `dataset_name` names it) apart.
-PAPER_ROW_KEYS = ('no_hidden', 'drop_rate', 'sr_train')
+# What tells the paper's rows of one data set (as `dataset_name` names it) apart: the model
+# too, so a CKCNN run is never shown beside a CCNN number of the same width, nor the reverse.
+PAPER_ROW_KEYS = ('model', 'no_hidden', 'drop_rate', 'sr_train')
 
 
 class TableError(Exception):
@@ -145,7 +146,8 @@ def format_value(value) -> str:
 
 
 def paper_row(config: Dict) -> Tuple:
-  """('sMNIST', 100, 0, 1): the data set and the keys that tell the paper's rows apart."""
+  """('sMNIST', 'CKCNN', 100, 0, 1): the data set and the keys that tell the paper's rows
+  apart."""
   return (dataset_name(config),) + tuple(config.get(k) for k in PAPER_ROW_KEYS)
 
 

@@ -2,8 +2,9 @@
 published checkpoint and configs/ccnn.py (david-knigge/ccnn, the published CCNN code)."""
 import json
 import math
-import subprocess
-import sys
+import os
+import pathlib
+import shlex
 
 import pytest
 import torch
@@ -14,7 +15,11 @@ import datasets
 import fake_data
 import models
 from models.fftconv import depthwise_conv, depthwise_fftconv, published_depthwise_fftconv
-from conftest import ROOT
+from cli import parsed
+from test_trainer import assert_same_records, sigkill_after_epochs
+from threads import one_thread
+import trainer
+from trainer.train import Session
 
 CKPT = 'ccnn/ccnn_smnist_4_140_init.ckpt'
 
@@ -197,26 +202,108 @@ def test_every_variant_builds_and_names_its_mask_parameters():
     assert len(layers) == 1 + ccnn_configs.VARIANTS[variant]['no_blocks']
 
 
-def test_one_training_epoch_from_the_command_line(tmp_path):
-  """model=CCNN trains through run_experiment.py, and its checkpoint loads back."""
-  fake_data.write_mnist(tmp_path / 'data', n_train=30, n_test=10)
+# ---- Every variant through the runner -----------------------------------------------------------
+
+# Tiny networks and data; the rest is each variant's (its optimiser, schedule, masks, batch size).
+SHRUNK = ('--config.no_hidden=8 --config.no_blocks=1 --config.kernelnet_no_hidden=8 '
+          '--config.download=False --config.wandb_mode=disabled --config.device=cpu')
+# One variant of each data set family, for the kill-and-resume checks.
+FAMILIES = {'MNIST': 'smnist_4_140', 'CIFAR10': 'scifar10_6_380',
+            'SpeechCommands MFCC': 'sc_mfcc_4_140', 'SpeechCommands raw': 'sc_raw_6_380'}
+
+
+@pytest.fixture(scope='module')
+def data_root(tmp_path_factory):
+  """MNIST, CIFAR10 and SpeechCommands fixtures in one data_root, shared by the module's runs
+  (torchvision's md5 check of the real CIFAR10 files switched off for the fake ones)."""
+  root = tmp_path_factory.mktemp('data')
+  fake_data.write_mnist(root, n_train=30, n_test=10)
+  fake_data.write_cifar10(root, per_batch=4)
+  fake_data.write_speech_commands(root)
+  import torchvision.datasets.cifar
+  with pytest.MonkeyPatch.context() as patch:
+    patch.setattr(torchvision.datasets.cifar, 'check_integrity', lambda *a, **k: True)
+    yield root
+
+
+def variant_args(variant: str, data: pathlib.Path, run: pathlib.Path, epochs: int,
+                 warmup: int) -> str:
+  """run_experiment.py's arguments for `variant`, shrunk, for `epochs` (the cosine schedule's
+  warm-up must be under half of them)."""
+  return (f'--config=configs/ccnn.py:{variant} {SHRUNK} --config.data_root={data} '
+          f'--config.run_dir={run} --config.epochs={epochs} --config.sched_warmup_epochs={warmup}')
+
+
+def run_in_process(args: str, **overrides):
+  """What run_experiment.py does with `args`, in this process (no interpreter start-up), on
+  one thread as the suite's end-to-end runs."""
+  config = parsed(f'run_experiment.py {args}')
+  config.update(overrides)
+  with one_thread():
+    return trainer.run(config)
+
+
+@pytest.mark.parametrize('variant', ccnn_configs.VARIANTS)
+def test_every_variant_trains_one_epoch_through_the_runner(variant, data_root, tmp_path):
   run = tmp_path / 'run'
-  args = ['--config.dataset=MNIST', '--config.model=CCNN', '--config.no_hidden=8',
-          '--config.no_blocks=1', '--config.kernelnet_no_hidden=8', '--config.epochs=1',
-          '--config.batch_size=10', f'--config.data_root={tmp_path / "data"}',
-          '--config.download=False', f'--config.run_dir={run}', '--config.wandb_mode=disabled',
-          '--config.dropout=0.1', '--config.device=cpu']
-  result = subprocess.run([sys.executable, str(ROOT / 'run_experiment.py'), *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300,
-                          env={**__import__('os').environ, 'OMP_NUM_THREADS': '1'})
-  assert result.returncode == 0, result.stderr
+  run_in_process(variant_args(variant, data_root, run, epochs=1, warmup=0))
+  [record] = [json.loads(line) for line in open(run / 'metrics.jsonl')]
+  recorded = json.loads((run / 'config.json').read_text())['config']
+  published = ccnn_configs.VARIANTS[variant]
+  assert {k: recorded[k] for k in published if k not in ('no_hidden', 'no_blocks',
+                                                          'kernelnet_no_hidden', 'epochs')} == {
+      k: v for k, v in published.items()
+      if k not in ('no_hidden', 'no_blocks', 'kernelnet_no_hidden', 'epochs')}
+  assert recorded['optimizer'] == 'AdamW' and recorded['optimizer_weight_decay'] == 0
+  # weight_decay: CCNN's penalty, recorded apart from the task loss, where the variant sets it.
+  assert ('penalty_train' in record) == (published['weight_decay'] > 0)
   config = base_config()
-  config.update(json.loads((run / 'config.json').read_text())['config'])
-  assert config.model == 'CCNN'
+  config.update(recorded)
   model = models.get_model(config, datasets.describe(config))
   models.load_checkpoint(model, str(run / 'checkpoints' / 'last.pt'))
-  assert all(bool(m.initialized) and int(m.train_length) == 784
+  assert all(bool(m.initialized) and int(m.train_length) > 0
              for m in model.modules() if isinstance(m, models.FlexConv))
+
+
+class Killed(BaseException):
+  """The process dying: nothing after it runs, and only what is on disk survives."""
+
+
+def test_sigkill_then_resume_equals_an_uninterrupted_run(data_root, tmp_path):
+  """For one variant, the real thing: run_experiment.py killed with SIGKILL after an epoch.
+  The uninterrupted run and the resume run in this process, on one thread as the killed one
+  (float results depend on the count)."""
+  args = {name: variant_args(FAMILIES['MNIST'], data_root, tmp_path / name, epochs=4, warmup=1)
+          for name in ('full', 'killed')}
+  full = run_in_process(args['full'])
+  one = {**os.environ, 'OMP_NUM_THREADS': '1'}
+  assert sigkill_after_epochs(shlex.split(args['killed']), tmp_path / 'killed', 1, one) < 4
+  assert run_in_process(args['killed'], resume=True) == full
+  assert_same_records(tmp_path / 'killed', tmp_path / 'full')
+
+
+@pytest.mark.parametrize('family', [f for f in FAMILIES if f != 'MNIST'])
+def test_killed_in_the_second_epoch_resumes_exactly(family, data_root, tmp_path, monkeypatch):
+  """Each other data set family: the run dies in epoch 2, before its checkpoint (epoch 1's
+  checkpoint and record on disk), and the resume (a new Session from the files) gives the
+  uninterrupted run's records and summary. In this process: CIFAR10's fixture needs it."""
+  args = {name: variant_args(FAMILIES[family], data_root, tmp_path / name, epochs=3, warmup=1)
+          for name in ('full', 'killed')}
+  full = run_in_process(args['full'])
+  real_save = Session._save
+
+  def die_before_the_second_save(session, progress):
+    if progress.epoch == 2:
+      raise Killed
+    real_save(session, progress)
+
+  monkeypatch.setattr(Session, '_save', die_before_the_second_save)
+  with pytest.raises(Killed):
+    run_in_process(args['killed'])
+  monkeypatch.setattr(Session, '_save', real_save)
+  assert len((tmp_path / 'killed' / 'metrics.jsonl').read_text().splitlines()) == 1
+  assert run_in_process(args['killed'], resume=True) == full
+  assert_same_records(tmp_path / 'killed', tmp_path / 'full')
 
 
 @pytest.mark.parametrize('causal', [True, False])
@@ -232,3 +319,48 @@ def test_fft_and_direct_depthwise_gradients_agree(causal):
     x.grad = kernel.grad = None
   for by_fft, direct in zip(*grads):
     torch.testing.assert_close(by_fft, direct, rtol=0, atol=1e-12 * float(direct.abs().max()))
+
+
+def published_ln_penalty(model) -> torch.Tensor:
+  """CCNN's LnLoss(norm_type=2) without its weight, computed as its code does: by parameter
+  name (`Kernel` not in it), then each FlexConv's sampled kernel; in float64."""
+  total = sum(p.double().norm() for name, p in model.named_parameters() if 'Kernel' not in name)
+  return total + sum(m.kernel.double().norm() for m in model.modules()
+                     if isinstance(m, models.FlexConv))
+
+
+@pytest.mark.parametrize('conv_type', ['SeparableFlexConv', 'FlexConv'])
+def test_weight_penalty_is_ccnns_ln_loss(conv_type):
+  """weight_decay on a CCNN weights CCNN's penalty: the L2 norms (not squared) of the weights
+  outside the kernel networks and of the masked, cropped kernels; the trainer adds it."""
+  torch.manual_seed(0)
+  config = ccnn_configs.get_config('smnist_4_140')
+  config.update(dict(no_hidden=6, no_blocks=2, kernelnet_no_hidden=8, conv_type=conv_type,
+                     mask_learn_mean=True))
+  model = models.get_model(config, datasets.describe(config))
+  model(torch.randn(2, 1, 100))
+  layers = [m for m in model.modules() if isinstance(m, models.FlexConv)]
+  assert {m.kernel.shape[-1] for m in layers} == {9}  # cropped: only these taps are penalised
+  penalty = model.weight_penalty()
+  expected = published_ln_penalty(model)
+  assert abs(penalty.double() - expected) <= 1e-6 * expected
+  assert penalty.requires_grad
+
+
+def test_train_length_and_initialized_are_read_back_only_when_they_change(monkeypatch):
+  """Each read of a buffer's value is a GPU sync: after the first pass, FlexConv reads neither
+  again (only the crop index, which moves with the mask), yet sees a loaded train_length."""
+  conv = flexconv(mask_dynamic_cropping=False)
+  x = torch.randn(2, 3, 40, dtype=torch.float64)
+  conv(x)
+  reads = []
+  for name in ('item', 'tolist', '__int__', '__float__', '__bool__'):  # every way to read one
+    real = getattr(torch.Tensor, name)
+    monkeypatch.setattr(torch.Tensor, name,
+                        lambda t, real=real, name=name: reads.append(name) or real(t))
+  conv(x)
+  assert reads == []
+  state = {**conv.state_dict(), 'train_length': torch.tensor([30], dtype=torch.int32)}
+  conv.load_state_dict(state)
+  conv(x)
+  assert conv.kernel.shape[-1] == 30 and len(reads) == 2  # train_length, initialized: once each

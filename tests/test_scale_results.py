@@ -145,18 +145,44 @@ def test_every_variant_shows_the_paper_result_of_its_config_file(tmp_path, capsy
       continue
     for variant in module.VARIANTS:
       run_dir = tmp_path / 'runs' / f'{path.stem}-{variant}'
-      run_dir.mkdir(parents=True)
-      config = json.loads(module.get_config(variant).to_json())
-      (run_dir / 'config.json').write_text(json.dumps({'config': config}))
-      (run_dir / 'summary.json').write_text(json.dumps(
-          {'task': Task.CLASSIFICATION.value, 'best_test_accuracy': 0.5, 'best_test_loss': 1.0}))
+      write_finished_run(run_dir, module.get_config(variant))
       expected[str(run_dir)] = module.PAPER_RESULTS.get(variant)
-  assert results_table.main([str(tmp_path / 'runs'), '--csv', str(tmp_path / 'table.csv')]) == 0
+  assert paper_column(tmp_path / 'runs', tmp_path / 'table.csv') == expected
   assert capsys.readouterr().err == ''
-  shown = {r['run_dirs']: float(r['paper']) if r['paper'] else None
-           for r in csv.DictReader(open(tmp_path / 'table.csv'))}
-  assert shown == expected
   assert None in expected.values() and len(set(expected.values())) > 2
+
+
+def write_finished_run(run_dir: pathlib.Path, config):
+  """A run folder as the trainer leaves a finished classification run of `config`."""
+  run_dir.mkdir(parents=True)
+  (run_dir / 'config.json').write_text(json.dumps({'config': json.loads(config.to_json())}))
+  (run_dir / 'summary.json').write_text(json.dumps(
+      {'task': Task.CLASSIFICATION.value, 'best_test_accuracy': 0.5, 'best_test_loss': 1.0}))
+
+
+def paper_column(runs: pathlib.Path, table_csv: pathlib.Path):
+  """{run_dirs: the paper number beside them, or None} of the table of the runs below `runs`."""
+  assert results_table.main([str(runs), '--csv', str(table_csv)]) == 0
+  return {r['run_dirs']: float(r['paper']) if r['paper'] else None
+          for r in csv.DictReader(open(table_csv))}
+
+
+def test_a_ccnn_number_is_shown_beside_ccnn_runs_only(tmp_path, monkeypatch):
+  """configs/ccnn.py's PAPER_RESULTS is empty (CCNN's repository lists no numbers), so a
+  stand-in number is put there as a filled-in row would be: it shows beside a run of that CCNN
+  variant, and not beside a CKCNN run of the same data set and width."""
+  from configs import ccnn, smnist
+  monkeypatch.setattr(ccnn, 'PAPER_RESULTS', {'smnist_4_140': 42.0})
+  results_table.paper_results.cache_clear()
+  try:
+    ckcnn = smnist.get_config('100k')
+    ckcnn.no_hidden = ccnn.VARIANTS['smnist_4_140']['no_hidden']
+    write_finished_run(tmp_path / 'runs' / 'ccnn', ccnn.get_config('smnist_4_140'))
+    write_finished_run(tmp_path / 'runs' / 'ckcnn', ckcnn)
+    assert paper_column(tmp_path / 'runs', tmp_path / 'table.csv') == {
+        str(tmp_path / 'runs' / 'ccnn'): 42.0, str(tmp_path / 'runs' / 'ckcnn'): None}
+  finally:
+    results_table.paper_results.cache_clear()  # the real PAPER_RESULTS for later tests
 
 
 def test_higher_and_lower_is_better_rank_and_mark_within_a_data_set():

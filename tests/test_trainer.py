@@ -191,10 +191,19 @@ def assert_killed_run_resumes_exactly(tmp_path, args, epochs: int, kill_after: i
     return [*args, f'--config.run_dir={tmp_path / name}', f'--config.epochs={epochs}']
   full = run_cli(*command('full'), env=run_env)
   assert full.returncode == 0, full.stderr
-  metrics = tmp_path / 'killed' / 'metrics.jsonl'
-  process = subprocess.Popen([sys.executable, str(ROOT / 'run_experiment.py'),
-                              *command('killed')], cwd=ROOT, env=run_env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  assert sigkill_after_epochs(command('killed'), tmp_path / 'killed', kill_after, run_env) < epochs
+  resumed = run_cli(*command('killed'), '--config.resume=True', **resume_options)
+  assert resumed.returncode == 0, resumed.stderr
+  assert_same_records(tmp_path / 'killed', tmp_path / 'full')
+  return resumed
+
+
+def sigkill_after_epochs(args, run_dir: pathlib.Path, kill_after: int, env=None) -> int:
+  """Starts run_experiment.py `args` (writing `run_dir`) and kills it with SIGKILL once
+  `kill_after` epochs are recorded. Returns the number of epochs recorded then."""
+  metrics = run_dir / 'metrics.jsonl'
+  process = subprocess.Popen([sys.executable, str(ROOT / 'run_experiment.py'), *args], cwd=ROOT,
+                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
   deadline = time.time() + 240
   while time.time() < deadline and process.poll() is None:
     if metrics.exists() and len(metrics.read_text().splitlines()) >= kill_after:
@@ -203,14 +212,15 @@ def assert_killed_run_resumes_exactly(tmp_path, args, epochs: int, kill_after: i
   assert process.poll() is None, 'the run ended before it could be killed'
   process.send_signal(signal.SIGKILL)
   process.wait()
-  killed_at = len(metrics.read_text().splitlines())
-  assert killed_at < epochs
-  resumed = run_cli(*command('killed'), '--config.resume=True', **resume_options)
-  assert resumed.returncode == 0, resumed.stderr
-  assert metrics_without_time(metrics) == metrics_without_time(tmp_path / 'full' / 'metrics.jsonl')
-  summary = json.loads((tmp_path / 'killed' / 'summary.json').read_text())
-  assert summary == json.loads((tmp_path / 'full' / 'summary.json').read_text())
-  return resumed
+  return len(metrics.read_text().splitlines())
+
+
+def assert_same_records(run_dir: pathlib.Path, reference_dir: pathlib.Path):
+  """The two runs' metrics.jsonl (but for the epochs' times) and summary.json are equal."""
+  assert (metrics_without_time(run_dir / 'metrics.jsonl')
+          == metrics_without_time(reference_dir / 'metrics.jsonl'))
+  summary = json.loads((run_dir / 'summary.json').read_text())
+  assert summary == json.loads((reference_dir / 'summary.json').read_text())
 
 
 def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path):

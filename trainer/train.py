@@ -224,7 +224,8 @@ class Session:
       outputs = self.network(x)
       loss = self.objective.loss(outputs, y)
       if self.config.weight_decay:
-        penalty = self.config.weight_decay * models.kernel_norm_penalty(self.model)
+        # Each network defines which weights its published `weight_decay` penalises.
+        penalty = self.config.weight_decay * self.model.weight_penalty()
     (loss if penalty is None else loss + penalty).backward()
     if self.config.clip > 0:
       torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip)
