@@ -43,11 +43,11 @@ THROUGH_THE_CLI = sorted(set(CHECKPOINTS) - set(REAL_DIGITS) - {'scifar_100k.pt'
 
 def run_test_only(reference_dir, tmp_path, name):
   """Runs the CLI's test-only mode on checkpoint `name`; returns its summary.json."""
-  return test_only(tmp_path, reference_dir / 'checkpoints' / name,
+  return summary_of_test_only(tmp_path, reference_dir / 'checkpoints' / name,
                    f'--config={CHECKPOINTS[name][0]}')
 
 
-def test_only(tmp_path, checkpoint, *experiment):
+def summary_of_test_only(tmp_path, checkpoint, *experiment):
   """Runs the CLI's test-only mode of `experiment` (flags) on `checkpoint`; returns its
   summary.json."""
   result = subprocess.run(
@@ -92,7 +92,7 @@ def test_published_physionet_checkpoint_reports_a_test_auc(reference_dir, tmp_pa
   """The published line, as its README says to test a published file (its own manifest)."""
   fake_data.write_physionet(tmp_path / 'data')
   entry = json.loads((reference_dir / 'physionet' / 'manifest.json').read_text())['physionet.pt']
-  summary = test_only(tmp_path, reference_dir / 'physionet' / 'physionet.pt',
+  summary = summary_of_test_only(tmp_path, reference_dir / 'physionet' / 'physionet.pt',
                       *shlex.split(PHYSIONET_LINES['base'])[1:])
   assert summary['no_params'] == entry['num_params'] == 175707
   assert 0 <= summary['best_auc_test'] <= 1 and summary['num_test'] > 0
