@@ -17,8 +17,10 @@ $(STAMP): requirements.txt
 run: install
 	$(PY) run_experiment.py $(ARGS)
 
+# One test file per worker (module fixtures run once), two workers: most of the suite is
+# interpreter start-up and waiting on subprocesses, which overlap well on two cores.
 test: install
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n 2 --dist loadfile tests
 
 # The model, speed, reference and C-kernel tests again with the C kernels off: the pure-PyTorch
 # path that every GPU and every machine without a C compiler runs. CI runs it after `make test`.
