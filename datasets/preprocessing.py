@@ -13,7 +13,6 @@ import math
 from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
-import sklearn.model_selection
 import torch
 import torch.utils.data
 
@@ -70,14 +69,22 @@ def drop_steps_(x: torch.Tensor, drop_rate: float) -> torch.Tensor:
   return x
 
 
+def stratified_splitter():
+  """scikit-learn's train_test_split, imported when a split is made (building a cache): the
+  import costs seconds that runs reading a cache, or refused, need not pay."""
+  from sklearn.model_selection import train_test_split  # pylint: disable=import-outside-toplevel
+  return train_test_split
+
+
 def split_70_15_15(y: torch.Tensor) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
   """Indices of the published stratified split: 70% train, then the rest halved (val, test)."""
+  train_test_split = stratified_splitter()
   index = np.arange(len(y))
   labels = y.numpy()
   try:
-    train, rest = sklearn.model_selection.train_test_split(
+    train, rest = train_test_split(
         index, train_size=0.7, random_state=0, shuffle=True, stratify=labels)
-    validation, test = sklearn.model_selection.train_test_split(
+    validation, test = train_test_split(
         rest, train_size=0.5, random_state=1, shuffle=True, stratify=labels[rest])
   except ValueError as e:
     raise DataError(f'cannot make the stratified 70/15/15 split of {len(y)} series: {e}') from e
@@ -86,9 +93,10 @@ def split_70_15_15(y: torch.Tensor) -> Tuple[np.ndarray, np.ndarray, np.ndarray]
 
 def hold_out(y: torch.Tensor, fraction: float, seed: int) -> Tuple[np.ndarray, np.ndarray]:
   """Indices (kept, held out): a stratified `fraction` of the series, drawn from `seed`."""
+  train_test_split = stratified_splitter()
   index = np.arange(len(y))
   try:
-    return tuple(sklearn.model_selection.train_test_split(
+    return tuple(train_test_split(
         index, test_size=fraction, random_state=seed, shuffle=True, stratify=y.numpy()))
   except ValueError as e:
     raise DataError(f'cannot hold out validation_split={fraction} of {len(y)} training series '

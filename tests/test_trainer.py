@@ -227,7 +227,7 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path):
   assert_killed_run_resumes_exactly(tmp_path, [
       f'--config.data_root={tmp_path / "data"}', '--config.wandb_mode=disabled',
       '--config.no_hidden=8', '--config.batch_size=8', '--config.device=cpu'],
-      epochs=8, kill_after=3)
+      epochs=5, kill_after=2)
 
 
 def test_fine_tune_from_a_published_checkpoint_resumes_after_sigkill(reference_dir, tmp_path):
