@@ -37,6 +37,9 @@ class DataSpec:
   # PER_STEP_CLASSIFICATION: the last `recall_steps` steps carry the answer (CopyMemory); the
   # trainer reports accuracy over them as `recall_accuracy`.
   recall_steps: int = 0
+  # The last input channel is 1 at observed steps, 0 at missing ones (dropped by drop_rate, or
+  # past the end of a shorter series), whose values are 0.
+  observed_channel: bool = False
 
 
 @dataclasses.dataclass
@@ -66,7 +69,9 @@ class DataError(Exception):
   """Missing, malformed or unobtainable data; the message says what to do. Shown as one line."""
 
 
-NORMALIZATIONS = ('per_time_step', 'per_channel')
+NORMALIZATIONS = ('per_time_step', 'per_channel', 'per_series', 'auto')
+# best: the model of the best validation score (published); last: the model training ends with.
+SELECTIONS = ('best', 'last')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,7 +95,11 @@ PROTOCOL_KEYS = {
                             lambda value: 0 <= value < 1, 'a fraction in [0, 1)'),
     'normalization': Key('the normalisation statistics', None,
                          lambda value: value in NORMALIZATIONS, ' or '.join(NORMALIZATIONS)),
+    'select': Key('which model the run keeps', None, lambda value: value in SELECTIONS,
+                  ' or '.join(SELECTIONS)),
 }
+# Every data set takes `select`; its own is the published 'best' unless it declares another.
+DEFAULT_PROTOCOL = {'select': 'best'}
 
 # Options that change a data set's tensors, off at their `unused` value. Declared with @options.
 OPTIONS = {
@@ -123,7 +132,7 @@ def protocol(**defaults):
   assert not unknown, f'not protocol keys: {unknown}'
 
   def decorate(cls):
-    cls.PROTOCOL = dict(defaults)
+    cls.PROTOCOL = {**DEFAULT_PROTOCOL, **defaults}
     cls.OPTIONS = getattr(cls, 'OPTIONS', {})  # @options, above or below, may declare some
     for name in ('describe', 'load'):
       setattr(cls, name, classmethod(_resolving(getattr(cls, name).__func__)))

@@ -33,14 +33,15 @@ def subsampled_length(length: int, rate: int) -> int:
   return math.ceil(length / rate)
 
 
-def pad_with_last_value(series: Sequence[np.ndarray]) -> torch.Tensor:
-  """(N, C, L_max) float32 from N arrays (C, L_i), each continued with its last value."""
+def pad_with_last_value(series: Sequence[np.ndarray], missing: bool = False) -> torch.Tensor:
+  """(N, C, L_max) float32 from N arrays (C, L_i), each continued with its last value (as
+  published), or with `missing` values (NaN: steps the series does not have)."""
   length = max(s.shape[-1] for s in series)
   out = torch.empty(len(series), series[0].shape[0], length)
   for row, s in zip(out, series):
     s = torch.from_numpy(np.asarray(s, dtype=np.float32))
     row[:, :s.shape[-1]] = s
-    row[:, s.shape[-1]:] = s[:, -1:]
+    row[:, s.shape[-1]:] = float('nan') if missing else s[:, -1:]
   return out
 
 
@@ -122,8 +123,13 @@ def normalise_(x: torch.Tensor, train: np.ndarray, mode: str) -> torch.Tensor:
   """x normalised in place: (x - mean) / (std + 1e-5), statistics of x[train], NaN ignored.
 
   'per_time_step' (published): one mean and unbiased std per time step, pooling series and
-  channels. 'per_channel': one per channel, pooling series and time steps.
+  channels. 'per_channel': one per channel, pooling series and time steps. 'per_series': each
+  channel of each series by its own statistics over time (the UCR archive's z-normalisation;
+  no training statistics). 'auto': per_series for univariate series, else per_channel.
   """
+  mode = resolved_normalization(mode, x.shape[1])
+  if mode == 'per_series':
+    return z_normalise_series_(x)
   dims = {'per_time_step': (0, 1), 'per_channel': (0, 2)}[mode]
   chunks = [torch.from_numpy(train[i:i + CHUNK]) for i in range(0, len(train), CHUNK)]
   # Two passes over chunks of the training series, so the training block (1.6 GB for raw
@@ -142,8 +148,29 @@ def normalise_(x: torch.Tensor, train: np.ndarray, mode: str) -> torch.Tensor:
   return x.sub_(mean).div_(std + 1e-5)
 
 
+def resolved_normalization(mode: str, channels: int) -> str:
+  """'auto' -> 'per_series' for one channel (the UCR convention: a univariate series' level and
+  scale are those of its recording), 'per_channel' for several (the channels' levels relative
+  to the training set carry information: JapaneseVowels 99.5% against 77.6% per series)."""
+  if mode != 'auto':
+    return mode
+  return 'per_series' if channels == 1 else 'per_channel'
+
+
+def z_normalise_series_(x: torch.Tensor) -> torch.Tensor:
+  """x (N, C, L) in place: each (series, channel) to mean 0, unbiased std 1 over its observed
+  steps (NaN ignored); a constant one to 0."""
+  for start in range(0, len(x), CHUNK):
+    part = x[start:start + CHUNK]  # a view: normalised in place
+    observed = (part * 0).add_(1).nansum(2, keepdim=True)
+    mean = part.nansum(2, keepdim=True) / observed
+    std = ((part - mean).square().nansum(2, keepdim=True) / (observed - 1).clamp(min=1)).sqrt()
+    part.sub_(mean).div_(std + 1e-5)
+  return x
+
+
 def take(x: torch.Tensor, index: np.ndarray, mask: bool) -> torch.Tensor:
-  """x[index]; with `mask`, NaN -> 0 and a last channel appended: 1 observed, 0 dropped.
+  """x[index] with NaN -> 0; with `mask`, a last channel appended: 1 observed, 0 dropped.
 
   (n, C, L) -> (n, C + mask, L). Filled chunk by chunk into one new tensor: no concatenation
   copy. Channels are dropped together, so channel 0 tells which steps were observed.
@@ -153,9 +180,8 @@ def take(x: torch.Tensor, index: np.ndarray, mask: bool) -> torch.Tensor:
   for start in range(0, n, CHUNK):
     part = x[torch.from_numpy(index[start:start + CHUNK])]
     if mask:
-      observed = ~part[:, 0].isnan()
-      out[start:start + CHUNK, channels] = observed
-      part.masked_fill_(part.isnan(), 0.0)
+      out[start:start + CHUNK, channels] = ~part[:, 0].isnan()  # observed
+    part.masked_fill_(part.isnan(), 0.0)  # also the steps a shorter series lacks
     out[start:start + CHUNK, :channels] = part
   return out
 

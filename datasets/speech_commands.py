@@ -143,7 +143,8 @@ class SpeechCommands:
     if config.mfcc:
       return DataSpec(in_channels=MFCC_CHANNELS, num_outputs=len(WORDS), seq_length=MFCC_LENGTH)
     return DataSpec(in_channels=1 + bool(config.drop_rate), num_outputs=len(WORDS),
-                    seq_length=preprocessing.subsampled_length(LENGTH, config.sr_train))
+                    seq_length=preprocessing.subsampled_length(LENGTH, config.sr_train),
+                    observed_channel=bool(config.drop_rate))
 
   @classmethod
   def load(cls, config, state=None) -> Splits:

@@ -162,16 +162,31 @@ def settings(config, name: str, protocol: str) -> Dict:
 
 
 def build(config, name: str, protocol: str) -> Dict[str, torch.Tensor]:
-  """{<split>_x: (n, C (+1 mask), L) float32, <split>_y: (n,) int64} at the full rate."""
+  """{<split>_x: (n, C (+1 observed), L) float32, <split>_y: (n,) int64} at the full rate, and
+  observed_channel: 1 where x's last channel marks the observed steps."""
   train_file, test_file = fetch_ts_files(config, name)
   train_series, train_labels = read_ts(train_file)
   test_series, test_labels = read_ts(test_file)
-  x = preprocessing.pad_with_last_value(train_series + test_series)  # (N, C, L_max)
+  series = train_series + test_series
+  missing = marks_missing_steps(config, series)
+  x = preprocessing.pad_with_last_value(series, missing=missing)  # (N, C, L_max)
   y, _ = preprocessing.number_labels(train_labels + test_labels)
   if config.drop_rate:
     preprocessing.drop_steps_(x, config.drop_rate)
   index = split_indices(y, len(train_series), config, protocol)
-  return preprocessing.normalised_splits(x, y, index, config, mask=bool(config.drop_rate))
+  observed = bool(config.drop_rate) or missing
+  tensors = preprocessing.normalised_splits(x, y, index, config, mask=observed)
+  return {**tensors, 'observed_channel': torch.tensor(observed, dtype=torch.uint8)}
+
+
+def marks_missing_steps(config, series: List[np.ndarray]) -> bool:
+  """Whether the steps a shorter series lacks are missing (0 after normalising, its mean, and
+  marked in an observed-steps channel) rather than its last value repeated (as published):
+  with per-series statistics, which must be those of the series' own steps, and so that a
+  model can read out over them alone."""
+  per_series = preprocessing.resolved_normalization(config.normalization,
+                                                    series[0].shape[0]) == 'per_series'
+  return per_series and len({s.shape[-1] for s in series}) > 1
 
 
 def load_splits(config, name: str, protocol: str) -> Splits:
@@ -184,14 +199,17 @@ def load_splits(config, name: str, protocol: str) -> Splits:
   data = preprocessing.subsampled_splits(tensors, preprocessing.split_rates(config))
   train_x = data['train'].tensors[0]
   classes = 1 + max(int(tensors[f'{split}_y'].max()) for split in data)
-  spec = DataSpec(in_channels=train_x.shape[1], num_outputs=classes, seq_length=train_x.shape[2])
+  spec = DataSpec(in_channels=train_x.shape[1], num_outputs=classes, seq_length=train_x.shape[2],
+                  observed_channel=bool(tensors['observed_channel']))
   return Splits(train=data['train'], validation=data.get('validation'), test=data['test'],
                 spec=spec)
 
 
-# Per channel: UEA sets mix channels on different scales. The official split has no
-# validation set; 15% of TRAIN, stratified, is held out (ignored by uea_split='pooled').
-@protocol(validation_split=0.15, normalization='per_channel')
+# The general recipe's protocol (README "Any UEA set"). Normalisation 'auto': each univariate
+# series by its own statistics, multivariate channels by the training set's. Official split:
+# all of TRAIN trains for a fixed budget and the last model is kept, so a training set of 36
+# series loses none to a validation split too small to select on; TEST is evaluated once.
+@protocol(validation_split=0.0, normalization='auto', select='last')
 @options('drop_rate', 'sr_train', 'sr_test')
 class UEA:
   """Any UEA archive set, chosen by uea_name, with uea_split 'official' or 'pooled'."""
@@ -216,7 +234,8 @@ class CharTrajectories:
   @classmethod
   def describe(cls, config) -> DataSpec:
     return DataSpec(in_channels=cls.CHANNELS + bool(config.drop_rate), num_outputs=cls.CLASSES,
-                    seq_length=preprocessing.subsampled_length(cls.LENGTH, config.sr_train))
+                    seq_length=preprocessing.subsampled_length(cls.LENGTH, config.sr_train),
+                    observed_channel=bool(config.drop_rate))
 
   @classmethod
   def load(cls, config, state=None) -> Splits:

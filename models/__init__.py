@@ -37,12 +37,14 @@ def get_model(config, spec) -> torch.nn.Module:
   """The network the config describes, shaped by the data set's description `spec`.
 
   spec: any object with in_channels, num_outputs, seq_length and task (whose `value` is
-  PER_STEP_TASK for one output per step), as datasets.DataSpec has.
+  PER_STEP_TASK for one output per step), as datasets.DataSpec has; CCNN also reads
+  observed_channel (the last input channel marks observed steps) where present.
   """
   if config.model == 'CCNN':
     if spec.task.value == PER_STEP_TASK:
       raise ValueError('model=CCNN reads out the mean over time: it has no per-step output')
-    return ccnn_from_config(config, spec.in_channels, spec.num_outputs)
+    return ccnn_from_config(config, spec.in_channels, spec.num_outputs,
+                            observed_channel=getattr(spec, 'observed_channel', False))
   if config.model == 'CKCNN':
     make_conv = ckconv_factory(config)
   elif config.model == 'BFCNN':

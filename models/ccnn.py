@@ -76,12 +76,18 @@ class S4Block(nn.Module):
 
 class CCNN(nn.Module):
   """(B, C_in, L) -> (B, outputs): the mean over time of the last block's normalised output,
-  read out linearly. One output unit is squeezed to (B,) for binary and regression tasks."""
+  read out linearly. One output unit is squeezed to (B,) for binary and regression tasks.
+
+  observed_channel: the input's last channel is 1 at observed steps and 0 at missing ones; the
+  mean is then over each series' observed steps only (CCNN's own data has none missing).
+  """
 
   def __init__(self, in_channels: int, num_outputs: int, no_hidden: int, no_blocks: int,
                make_conv, norm: str = 'BatchNorm', dropout: float = 0.0,
-               dropout_in: float = 0.0, dropout_type: str = 'Dropout2d'):
+               dropout_in: float = 0.0, dropout_type: str = 'Dropout2d',
+               observed_channel: bool = False):
     super().__init__()
+    self.observed_channel = observed_channel
     self.dropout_in = Dropout(dropout_in)
     self.conv1 = make_conv(in_channels, no_hidden)
     self.norm1 = make_norm(norm, no_hidden)
@@ -93,7 +99,12 @@ class CCNN(nn.Module):
 
   def forward(self, x: torch.Tensor) -> torch.Tensor:
     h = F.gelu(self.norm1(self.conv1(self.dropout_in(x))))
-    h = self.out_norm(self.blocks(h)).mean(dim=-1)  # (B, H)
+    h = self.out_norm(self.blocks(h))  # (B, H, L)
+    if self.observed_channel:
+      observed = x[:, -1:]  # (B, 1, L)
+      h = (h * observed).sum(-1) / observed.sum(-1).clamp(min=1)  # (B, H)
+    else:
+      h = h.mean(dim=-1)  # (B, H)
     out = F.linear(h, self.out_layer.weight.squeeze(-1), self.out_layer.bias)
     return out.squeeze(-1) if out.shape[-1] == 1 else out
 
@@ -121,7 +132,9 @@ def flexconv_factory(config):
       use_fft=config.conv_use_fft, published_fft_odd_lengths=config.published_fft_odd_lengths)
 
 
-def ccnn_from_config(config, in_channels: int, num_outputs: int) -> CCNN:
+def ccnn_from_config(config, in_channels: int, num_outputs: int,
+                     observed_channel: bool = False) -> CCNN:
   return CCNN(in_channels, num_outputs, config.no_hidden, config.no_blocks,
               flexconv_factory(config), norm=config.net_norm, dropout=config.dropout,
-              dropout_in=config.dropout_in, dropout_type=config.dropout_type)
+              dropout_in=config.dropout_in, dropout_type=config.dropout_type,
+              observed_channel=observed_channel)

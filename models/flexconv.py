@@ -66,7 +66,8 @@ def causal_crop_start(root: torch.Tensor, step: torch.Tensor) -> int:
   In the tensors' precision, as CCNN computes it, so the same index comes out; read to the
   host in one transfer (one GPU sync)."""
   root_value, start = torch.stack([root, torch.floor((root + 1.0) / step)]).tolist()
-  return 0 if abs(root_value) >= 1.0 else int(start)
+  # A NaN mask (a diverged step) crops nothing: the NaN output is the trainer's to report.
+  return 0 if not abs(root_value) < 1.0 else int(start)
 
 
 def centred_crop_half(reach: torch.Tensor, step: torch.Tensor) -> int:
@@ -74,7 +75,7 @@ def centred_crop_half(reach: torch.Tensor, step: torch.Tensor) -> int:
   (ceil(reach / step + 1e-8), in the tensors' precision), or 0 for all of them (reach >= 1);
   one GPU sync."""
   reach_value, half = torch.stack([reach, torch.ceil(reach / step + 1e-8)]).tolist()
-  return 0 if reach_value >= 1.0 else int(half)
+  return 0 if not reach_value < 1.0 else int(half)  # NaN: as causal_crop_start
 
 
 # ---- The layer -----------------------------------------------------------------------------

@@ -364,3 +364,21 @@ def test_train_length_and_initialized_are_read_back_only_when_they_change(monkey
   conv.load_state_dict(state)
   conv(x)
   assert conv.kernel.shape[-1] == 30 and len(reads) == 2  # train_length, initialized: once each
+
+
+def test_with_an_observed_channel_the_read_out_averages_only_observed_steps():
+  config = base_config()
+  config.update(dict(model='CCNN', no_hidden=8, no_blocks=2, kernelnet_no_hidden=8))
+  spec = datasets.DataSpec(in_channels=2, num_outputs=3, seq_length=20, observed_channel=True)
+  model = models.get_model(config, spec).double().eval()
+  x = torch.randn(2, 2, 20, dtype=torch.float64)
+  x[:, 1] = 1.0
+  x[0, :, 12:] = 0.0  # series 0 has 12 steps: values 0 and observed 0 after them
+  with torch.no_grad():
+    h = model.out_norm(model.blocks(torch.nn.functional.gelu(model.norm1(model.conv1(x)))))
+    pooled = torch.stack([h[0, :, :12].mean(-1), h[1].mean(-1)])  # (2, H)
+    expected = pooled @ model.out_layer.weight.squeeze(-1).t() + model.out_layer.bias
+    torch.testing.assert_close(model(x), expected)
+    # Without the flag the same network averages every step, padding included.
+    model.observed_channel = False
+    assert not torch.allclose(model(x)[0], expected[0])

@@ -6,6 +6,8 @@ import zipfile
 import numpy as np
 import pytest
 import torch
+
+import datasets.uea
 import torch.hub
 
 import fake_data
@@ -89,6 +91,26 @@ def test_per_channel_normalisation_option(small_set):
   torch.testing.assert_close(x.mean((0, 2)), torch.zeros(3), atol=1e-5, rtol=0)
   torch.testing.assert_close(x.transpose(0, 1).reshape(3, -1).std(1), torch.ones(3),
                              atol=1e-4, rtol=0)
+
+
+def test_per_series_normalisation_uses_each_series_own_steps(tmp_path):
+  # Real unequal lengths (JapaneseVowels: 7 to 29 steps): each channel of each series is
+  # z-normalised over its own steps (float64 reference), the steps it lacks are 0, its mean,
+  # and a 13th channel marks its own steps.
+  c = fake_data.data_config(tmp_path, uea_name='JapaneseVowels', normalization='per_series',
+                            validation_split=0.0)
+  splits = UEA.load(c)
+  raw, _ = datasets.uea.read_ts(tmp_path / 'UEA' / 'JapaneseVowels' / 'JapaneseVowels_TEST.ts')
+  x = splits.test.tensors[0]
+  for i in (0, 100, 369):
+    length = raw[i].shape[1]
+    expected = (raw[i] - raw[i].mean(1, keepdims=True)) / (raw[i].std(1, ddof=1, keepdims=True)
+                                                         + 1e-5)
+    torch.testing.assert_close(x[i, :12, :length].double(), torch.from_numpy(expected),
+                               atol=1e-5, rtol=1e-5)
+    assert (x[i, :, length:] == 0).all() and (x[i, 12, :length] == 1).all()
+  assert {r.shape[1] for r in raw} != {29}  # the set really has shorter series
+  assert splits.spec.observed_channel and splits.spec.in_channels == 13
 
 
 def test_real_japanese_vowels_bundled_with_sktime(tmp_path):
@@ -183,8 +205,8 @@ def test_downloaded_zip_is_extracted_whatever_its_folders(tmp_path, monkeypatch)
   monkeypatch.setattr(torch.hub, 'download_url_to_file', fake_download)
   root = tmp_path / 'data'
   splits = UEA.load(fake_data.data_config(root, uea_name='Toy', download=True))
-  # UEA's own protocol holds out 15% of TRAIN: 17 + 3 of its 20 series.
-  assert (len(splits.train), len(splits.validation), len(splits.test)) == (17, 3, 20)
+  # UEA's own protocol trains on all of TRAIN and holds nothing out (select=last).
+  assert (len(splits.train), len(splits.test), splits.validation_is_test) == (20, 20, True)
   assert sorted(p.name for p in (root / 'UEA').iterdir()) == ['Toy']
   assert sorted(p.name for p in (root / 'UEA' / 'Toy').iterdir()) == ['Toy_TEST.ts',
                                                                       'Toy_TRAIN.ts']
@@ -209,3 +231,26 @@ def test_unknown_protocol_is_refused(small_set):
   root, _, _ = small_set
   with pytest.raises(DataError, match='uea_split'):
     UEA.load(fake_data.data_config(root, uea_name='Toy', uea_split='random'))
+
+
+def test_real_unequal_lengths_are_missing_steps_marked_in_an_observed_channel(tmp_path):
+  # PLAID, bundled with sktime: univariate series of 100 to 1,344 steps. Normalised per series
+  # ('auto'), a shorter series' missing steps are 0 and a last channel marks its own steps.
+  c = fake_data.data_config(tmp_path, uea_name='PLAID', normalization='auto',
+                            validation_split=0.0)
+  splits = UEA.load(c)
+  assert (splits.spec.in_channels, splits.spec.seq_length) == (2, 1344)
+  assert splits.spec.observed_channel
+  raw, _ = datasets.uea.read_ts(tmp_path / 'UEA' / 'PLAID' / 'PLAID_TRAIN.ts')
+  x = splits.train.tensors[0]
+  lengths = [r.shape[1] for r in raw]
+  assert x[:, 1].sum(1).tolist() == lengths and min(lengths) < 1344
+  for i in (0, 1):
+    own = raw[i][0]
+    expected = (own - own.mean()) / (own.std(ddof=1) + 1e-5)
+    torch.testing.assert_close(x[i, 0, :lengths[i]].double(), torch.from_numpy(expected),
+                               atol=1e-5, rtol=1e-5)
+    assert (x[i, :, lengths[i]:] == 0).all()
+  # Per channel, the published padding: no observed channel.
+  c.normalization = 'per_channel'
+  assert not UEA.load(c).spec.observed_channel
