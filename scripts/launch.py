@@ -532,6 +532,9 @@ def parse_args(argv):
   p.add_argument('--max-timeouts', type=int, default=10,
                  help='requeues after a timeout (preemptions are not counted)')
   p.add_argument('--array-parallelism', type=int, default=256)
+  p.add_argument('--local-parallel', type=int, default=0,
+                 help='--executor local with --wait: run at most this many jobs at once, '
+                      'each with this machine\'s CPUs shared among them (default 0: all)')
   p.add_argument('--name', default='ckconv', help='job name')
   p.add_argument('--log-dir', help='submitit logs (default: ROOT/submitit)')
   p.add_argument('--dry-run', action='store_true', help='print the commands, submit nothing')
@@ -567,21 +570,30 @@ def main(argv=None) -> int:
     return 2
   local = args.executor == 'local'
   pending = [run for run in runs if not finished(run)]
-  threads = local_threads(args.cpus_per_task, len(pending))
+  # Local jobs run at once, or with --wait at most --local-parallel at a time (one wave
+  # after another): on a small machine, many at once slow each other down many times over.
+  size = args.local_parallel if local and args.wait and args.local_parallel else len(pending)
+  threads = local_threads(args.cpus_per_task, min(size, len(pending)))
   if local:
     pending = [dataclasses.replace(run, threads=threads, forward_sigterm=True) for run in pending]
-  submitted = submit(executor, pending, local)
-  print(f'{len(submitted)} jobs submitted, {len(runs) - len(submitted)} finished before; '
+  waves = f' ({size} at a time)' if size < len(pending) else ''
+  print(f'{len(pending)} jobs submitted{waves}, {len(runs) - len(pending)} finished before; '
         f'run_dirs under {os.path.abspath(args.root)}', flush=True)
-  if local and submitted:
+  if local and pending:
     print(f'each job uses {threads} CPU thread(s); `kill -TERM <job id>` stops one, its '
           'checkpoint kept', flush=True)
-  for run, job in submitted:
-    print(f'{job.job_id}  {run.name}', flush=True)
-  if not args.wait:
-    return 0
+  failed = 0
   try:
-    return wait(submitted, local)
+    for start in range(0, len(pending), max(size, 1)):
+      submitted = submit(executor, pending[start:start + size], local)
+      for run, job in submitted:
+        print(f'{job.job_id}  {run.name}', flush=True)
+      if not args.wait:
+        return 0
+      failed = max(failed, wait(submitted, local))
+      if failed == 130:  # Ctrl-C: the other waves stay unsubmitted
+        return failed
+    return failed
   except KeyboardInterrupt:
     print('stopped waiting; ' + ('the jobs end once their checkpoints are written' if local else
                                  'the jobs run on (squeue --me lists them, scancel <job id> '

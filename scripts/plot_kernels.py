@@ -1,6 +1,6 @@
 """Draws the continuous kernels a trained CKCNN learned, per layer, at several resolutions.
 
-    python scripts/plot_kernels.py runs/UEA_CKCNN_...           # best.pt -> RUN_DIR/kernels.png
+    python scripts/plot_kernels.py runs/UEA_CKCNN_...           # best.pt (else last.pt) -> RUN_DIR/kernels.png
     python scripts/plot_kernels.py runs/UEA_CKCNN_.../checkpoints/last.pt  # -> last_kernels.png
     python scripts/plot_kernels.py ../shared/reference/checkpoints/chartraj.pt --out chartraj.png
     python scripts/plot_kernels.py ../shared/reference/checkpoints/smnist_100k.pt \\
@@ -44,9 +44,12 @@ def checkpoint_and_config(target: str, config_spec: Optional[str]):
   from configs.default import base_config
   config = base_config()
   if os.path.isdir(target):
-    checkpoint = os.path.join(target, 'checkpoints', 'best.pt')
-    if not os.path.isfile(os.path.join(target, 'config.json')) or not os.path.isfile(checkpoint):
-      raise PlotError(f'{target} is not a run_dir with config.json and checkpoints/best.pt')
+    # The kept model: best.pt, or last.pt's where the run keeps the last (select=last).
+    checkpoint = next((c for c in (os.path.join(target, 'checkpoints', f'{name}.pt')
+                                   for name in ('best', 'last')) if os.path.isfile(c)), '')
+    if not os.path.isfile(os.path.join(target, 'config.json')) or not checkpoint:
+      raise PlotError(f'{target} is not a run_dir with config.json and checkpoints/best.pt '
+                      '(or last.pt)')
     config.update(known_keys(config, run_config(target)))
   elif os.path.isfile(target):
     checkpoint = target
@@ -115,7 +118,9 @@ def spec_from_weights(state: Dict):
   heads = [k for k in state if k in ('head.bias', 'finallyr.bias')]
   conv_bias = [k for k in first_conv if k.endswith(('conv1.bias',))]
   if not kernel_biases or not heads or not conv_bias:
-    raise PlotError('the checkpoint holds no CKCNN with continuous kernels (model=BFCNN?)')
+    raise PlotError('the checkpoint holds no CKCNN with continuous kernels: this script plots '
+                    'model=CKCNN\'s CKConv kernels, not those of BFCNN or CCNN (the default '
+                    'experiment\'s)')
   hidden = state[conv_bias[0]].numel()
   in_channels = state[kernel_biases[-1]].numel() // hidden
   return datasets.DataSpec(in_channels, state[heads[0]].numel(), 0)

@@ -28,11 +28,24 @@ def cli(script, *args, env=None, timeout=300):
                         env=env or ENV, capture_output=True, text=True, timeout=timeout)
 
 
+# The default experiment with a schedule more epochs extend (not cosine) and the best
+# validation model kept (best.pt): what a grid that grows and resumes is tested with.
+GRID_DEFAULT = '''from configs.default import get_config as recipe
+
+
+def get_config():
+  c = recipe()
+  c.scheduler, c.select, c.validation_split, c.batch_size = 'multistep', 'best', 0.15, 32
+  return c
+'''
+
+
 def grid_args(tmp_path, epochs=EPOCHS):
+  default = tmp_path / 'default.py'
+  default.write_text(GRID_DEFAULT)
   nodrop = tmp_path / 'nodrop.py'  # the second config: the default without dropout
-  nodrop.write_text('from configs.default import get_config as default_config\n\n\n'
-                    'def get_config():\n  c = default_config()\n  c.dropout = 0.0\n  return c\n')
-  return ['--root', str(tmp_path / 'runs'), '--configs', 'configs/default.py', str(nodrop),
+  nodrop.write_text(GRID_DEFAULT.replace('  return c', '  c.dropout = 0.0\n  return c'))
+  return ['--root', str(tmp_path / 'runs'), '--configs', str(default), str(nodrop),
           '--seeds', '0', '1', '--set', f'epochs={epochs}', '--set', 'no_hidden=8',
           '--set', 'wandb_mode=disabled', '--set', 'device=cpu',
           '--set', f'data_root={tmp_path / "data"}', '--executor', 'local',
@@ -404,3 +417,19 @@ def test_failed_job_shows_its_error_and_ctrl_c_stops_local_jobs_quietly(grid, tm
   assert err == ('stopping the local jobs: each trainer writes a checkpoint at its next batch; '
                  'submit the grid again to resume (Ctrl-C again: stop waiting)\n')
   assert (root / 'vowels_seed0' / 'checkpoints' / 'last.pt').exists()
+
+
+def test_local_parallel_runs_the_local_jobs_in_waves(tmp_path):
+  # Two jobs, one at a time: the second starts (writes its config.json) only after the first
+  # has written its summary, and each gets this machine's CPUs.
+  args = grid_args(tmp_path, epochs=1)
+  args[args.index('--configs') + 1:args.index('--seeds')] = [str(tmp_path / 'default.py')]
+  code, out, err = (lambda r: (r.returncode, r.stdout, r.stderr))(
+      cli('launch.py', *args, '--local-parallel', '1'))
+  assert code == 0, out + err
+  assert '2 jobs submitted (1 at a time)' in out and out.count('best_test_accuracy') == 2
+  runs = [tmp_path / 'runs' / f'default_no_hidden=8_seed{seed}' for seed in (0, 1)]
+  first, second = sorted(runs, key=lambda r: (r / 'config.json').stat().st_mtime)
+  assert (second / 'config.json').stat().st_mtime >= (first / 'summary.json').stat().st_mtime
+  threads = {json.loads((r / 'config.json').read_text())['threads'] for r in runs}
+  assert threads == {len(os.sched_getaffinity(0))}

@@ -21,7 +21,10 @@ def run_dir(tmp_path_factory):
   tmp_path = tmp_path_factory.mktemp('kernels')
   config = get_config()
   config.update(data_root=str(tmp_path / 'data'), run_dir=str(tmp_path / 'run'),
-                wandb_mode='disabled', epochs=1, no_hidden=8, device='cpu')
+                wandb_mode='disabled', epochs=1, no_hidden=8, device='cpu',
+                # the published CKCNN (CKConv kernels) and its best-validation checkpoint
+                model='CKCNN', no_blocks=2, kernelnet_omega_0=10.0, lr=0.001, optimizer='Adam',
+                scheduler='plateau', select='best', validation_split=0.15)
   with one_thread():
     trainer.run(config)
   return tmp_path / 'run'

@@ -48,8 +48,10 @@ def check_config(config) -> None:
            'device', c.device, 'auto, cpu, cuda or cuda:<index>')
   _require(c.lr > 0, 'lr', c.lr, 'a learning rate > 0, e.g. 0.001')
   _require(c.batch_size >= 1, 'batch_size', c.batch_size, 'an integer >= 1')
-  _require(c.epochs >= 1 or not c.train, 'epochs', c.epochs,
-           'an integer >= 1 (to only test a trained model: --config.train=False)')
+  _require(c.epochs is None or c.epochs >= 1 or not c.train, 'epochs', c.epochs,
+           'an integer >= 1, or None to train train_steps steps (to only test a trained model: '
+           '--config.train=False)')
+  _require(c.train_steps >= 1, 'train_steps', c.train_steps, 'an integer >= 1')
   for key in ('dropout', 'dropout_in', 'weight_dropout'):
     _require(0 <= c[key] < 1, key, c[key], 'a probability in [0, 1)')
   _require(c.no_hidden >= 1, 'no_hidden', c.no_hidden, 'an integer >= 1')
@@ -111,7 +113,7 @@ def _check_warmup(c) -> None:
   if c.sched_warmup_epochs and c.scheduler != 'cosine':
     raise ConfigError(f'sched_warmup_epochs={c.sched_warmup_epochs} only applies to '
                       'scheduler=cosine; set --config.scheduler=cosine or drop it')
-  if c.scheduler == 'cosine' and c.train:
+  if c.scheduler == 'cosine' and c.train and c.epochs is not None:  # else once it is known
     _require(2 * c.sched_warmup_epochs < c.epochs, 'sched_warmup_epochs', c.sched_warmup_epochs,
              f'fewer than half the epochs ({c.epochs}): the cosine after the warm-up needs the '
              'longer part of the run')
@@ -129,11 +131,32 @@ def resolve(config):
   import models
   check_config(config)
   config = datasets.resolve(config)
+  _check_last_selection(config)
   if (config.pretrained and not config.published_fft_odd_lengths
       and models.is_published_file(config.path)):
     config = copy.deepcopy(config)
     config.published_fft_odd_lengths = True
   return config
+
+
+def with_planned_epochs(config, steps_per_epoch: int):
+  """`config` with epochs=None (a budget of train_steps optimiser steps) replaced by the whole
+  epochs that reach the budget, checked as if given; a copy where it changes. config.json
+  records the epochs."""
+  if config.epochs is not None:
+    return config
+  config = copy.deepcopy(config)
+  config.epochs = -(-config.train_steps // steps_per_epoch)
+  _check_warmup(config)
+  return config
+
+
+def _check_last_selection(c) -> None:
+  """select=last keeps no validation score to decay on."""
+  if c.select == 'last' and c.scheduler == 'plateau':
+    raise ConfigError('scheduler=plateau decays on the validation score, which select=last does '
+                      'not use; set --config.scheduler=cosine (or multistep, or \'\'), or '
+                      '--config.select=best')
 
 
 def _one_of(config, key: str, valid) -> None:

@@ -67,7 +67,9 @@ def finished(run_dir: str, config) -> bool:
   completed = summary.get('epochs_completed', 0)
   # The trainer's early-stop count: epochs since the best one.
   without_improvement = completed - (summary.get('best_epoch') or 0)
-  return (completed >= config['epochs']
+  planned = config['epochs'] if config['epochs'] is not None else read_config(run_dir).get(
+      'config', {}).get('epochs')  # None: the epochs the run planned from train_steps
+  return (completed >= (planned or 0)
           or without_improvement >= config['max_epochs_no_improvement'])
 
 
@@ -114,7 +116,9 @@ def _check_same_experiment(config, run_dir: str):
     shown = ', '.join(f'{k}={saved.get(k)!r} (now {current.get(k)!r})' for k in differing[:4])
     raise RunDirError(f'cannot resume {run_dir}: it was started with {shown}; use the same '
                       'values or a new run_dir')
-  if saved.get('scheduler') == 'cosine' and saved.get('epochs') != current.get('epochs'):
+  # epochs=None plans the run's epochs from train_steps (not a resumable change): the same.
+  if (saved.get('scheduler') == 'cosine' and current.get('epochs') is not None
+      and saved.get('epochs') != current.get('epochs')):
     raise RunDirError(f'cannot resume {run_dir} with epochs={current.get("epochs")!r}: its '
                       f'cosine schedule decays over the epochs={saved.get("epochs")!r} it was '
                       'started with; use those or a new run_dir')
