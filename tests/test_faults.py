@@ -26,7 +26,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 def small_config(tmp_path, **overrides):
   config = get_config()
   config.update(data_root=str(tmp_path / 'data'), run_dir=str(tmp_path / 'run'),
-                wandb_mode='disabled', epochs=4, no_hidden=8)
+                wandb_mode='disabled', epochs=4, no_hidden=8,
+                # 8 steps an epoch, and the best validation model kept: what these tests count
+                batch_size=32, validation_split=0.15, select='best')
   config.update(overrides)
   return config
 
@@ -143,7 +145,8 @@ def run_cli(run_dir, data_root, *extra, file_size_limit=None):
   return subprocess.run(
       [sys.executable, str(ROOT / 'run_experiment.py'), f'--config.data_root={data_root}',
        f'--config.run_dir={run_dir}', '--config.wandb_mode=disabled', '--config.no_hidden=8',
-       '--config.device=cpu', *extra],
+       # epochs may grow (not under cosine); best.pt is written too (select=best)
+       '--config.device=cpu', '--config.scheduler=multistep', '--config.select=best', *extra],
       cwd=ROOT, capture_output=True, text=True, timeout=300, preexec_fn=limit_the_child,
       env=dict(os.environ, OMP_NUM_THREADS='1'))
 

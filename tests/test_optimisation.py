@@ -68,7 +68,7 @@ def test_a_model_without_mask_parameters_keeps_one_group_and_refuses_a_ratio():
   assert len(optimizer.param_groups) == 1  # the optimiser state of earlier runs still loads
   with pytest.raises(trainer.ConfigError, match='mask_lr_ratio=0.1 has nothing to act on: '
                      'model CKCNN has no mask parameters'):
-    make_optimizer(model, config_with(mask_lr_ratio=0.1))
+    make_optimizer(model, config_with(model='CKCNN', mask_lr_ratio=0.1))
 
 
 @pytest.mark.parametrize('scheduler', ['plateau', 'multistep', 'cosine'])
@@ -165,11 +165,12 @@ def test_adamw_decay_is_decoupled_and_weight_decay_stays_a_loss_penalty():
 @pytest.mark.parametrize('overrides,message', [
     (dict(optimizer='Adagrad'), "unknown optimizer 'Adagrad'; valid: Adam, AdamW, SGD, RMSprop"),
     (dict(scheduler='linear'), "unknown scheduler 'linear'; valid: plateau, multistep, cosine, ''"),
-    (dict(sched_warmup_epochs=5), 'sched_warmup_epochs=5 only applies to scheduler=cosine'),
+    (dict(scheduler='plateau', sched_warmup_epochs=5),
+     'sched_warmup_epochs=5 only applies to scheduler=cosine'),
     (dict(scheduler='cosine', epochs=20, sched_warmup_epochs=10),
      'sched_warmup_epochs=10 is invalid; expected fewer than half the epochs (20)'),
     (dict(scheduler='cosine', sched_warmup_epochs=-1), 'sched_warmup_epochs=-1 is invalid'),
-    (dict(optimizer_weight_decay=0.01),
+    (dict(optimizer='Adam', optimizer_weight_decay=0.01),
      'optimizer_weight_decay=0.01 only applies to optimizer=AdamW'),
     (dict(optimizer='AdamW', optimizer_weight_decay=-0.1), 'optimizer_weight_decay=-0.1 is invalid'),
     (dict(mask_lr_ratio=-1.0), 'mask_lr_ratio=-1.0 is invalid'),
@@ -198,7 +199,10 @@ def small_cosine_run(tmp_path, name, **overrides):
   config = get_config()
   config.update(data_root=str(tmp_path / 'data'), run_dir=str(tmp_path / name),
                 wandb_mode='disabled', device='cpu', no_hidden=8, epochs=3,
-                optimizer='AdamW', scheduler='cosine', sched_warmup_epochs=1)
+                optimizer='AdamW', scheduler='cosine', sched_warmup_epochs=1,
+                # the published CKCNN (no mask parameters) and protocol, in batches of 32
+                model='CKCNN', kernelnet_omega_0=10.0, batch_size=32, validation_split=0.15,
+                select='best', lr=0.001)
   config.update(overrides)
   return config
 

@@ -55,7 +55,7 @@ def test_default_experiment_sets_only_keys_every_published_line_sets():
   for name, command in LINES.items():
     set_by_line = {a.split('=')[0][len('--config.'):] for a in shlex.split(command)[1:]}
     assert set_by_default - {'dataset', 'uea_name'} <= set_by_line, name
-  assert {'validation_split', 'normalization'}.isdisjoint(set_by_default)
+  assert {'validation_split', 'normalization', 'select'}.isdisjoint(set_by_default)
 
 
 def run_cli(*args):

@@ -39,12 +39,16 @@ def small_config(tmp_path, **overrides):
   config.wandb_mode = 'disabled'
   config.epochs = 2
   config.no_hidden = 8
+  # The published selection (best validation model), which these tests exercise.
+  config.validation_split = 0.15
+  config.select = 'best'
   config.update(overrides)
   return config
 
 
 def test_plateau_scheduler_divides_lr_after_patience_on_validation_score():
   config = get_config()
+  config.scheduler = 'plateau'
   config.sched_patience, config.sched_decay_factor, config.lr = 2, 5.0, 1.0
   optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=config.lr)
   scheduler = make_scheduler(optimizer, config)
@@ -149,6 +153,7 @@ def test_training_and_test_only_write_summaries_of_one_shape(tmp_path):
   training = trainer.run(small_config(tmp_path, epochs=1, report_auc=True))
   tested = run_cli(f'--config.data_root={tmp_path / "data"}', '--config.wandb_mode=disabled',
                    '--config.no_hidden=8', '--config.report_auc=True', '--config.train=False',
+                   '--config.validation_split=0.15',  # the training run's statistics
                    '--config.pretrained=True', f'--config.run_dir={tmp_path / "test"}',
                    f'--config.path={tmp_path / "run" / "checkpoints" / "best.pt"}',
                    env={**os.environ, 'OMP_NUM_THREADS': '1'})
@@ -272,5 +277,35 @@ def test_warnings_go_to_stderr_and_full_batch_is_named(tmp_path):
   assert result.returncode == 0, result.stderr
   assert 'WARNING' not in result.stdout and 'warning' not in result.stdout
   assert 'device=cuda but no CUDA device is available' in result.stderr
-  assert ('warning: batch_size=100000 exceeds the 229 training series: every step is one full '
-          'batch of 229') in result.stderr
+  assert ('warning: batch_size=100000 exceeds the 270 training series: every step is one full '
+          'batch of 270') in result.stderr
+
+
+def test_a_step_budget_plans_whole_epochs_and_keeps_the_last_model(tmp_path):
+  # The UEA recipe as a user runs it: epochs unset (a budget of train_steps optimiser steps),
+  # select=last and no validation split, so the test split is evaluated once, at the end.
+  result = run_cli(f'--config.data_root={tmp_path / "data"}', f'--config.run_dir={tmp_path}/run',
+                   '--config.wandb_mode=disabled', '--config.no_hidden=8',
+                   '--config.batch_size=32', '--config.train_steps=40',
+                   env={**os.environ, 'OMP_NUM_THREADS': '1'})
+  assert result.returncode == 0, result.stderr
+  run = tmp_path / 'run'
+  saved = json.loads((run / 'config.json').read_text())['config']
+  # JapaneseVowels: all 270 TRAIN series in batches of 32 are 9 steps an epoch: 5 epochs.
+  assert (saved['epochs'], saved['select'], saved['validation_split']) == (5, 'last', 0.0)
+  records = [json.loads(l) for l in open(run / 'metrics.jsonl')]
+  assert [r['epoch'] for r in records] == [1, 2, 3, 4, 5]
+  assert not any(k.endswith(('_validation', '_test')) for r in records for k in r)
+  summary = json.loads((run / 'summary.json').read_text())
+  assert summary['best_epoch'] == summary['epochs_completed'] == 5
+  assert summary['best_test_accuracy'] == summary['final_accuracy_test'] is not None
+  assert summary['num_train'] == 270
+  assert not (run / 'checkpoints' / 'best.pt').exists()  # the kept model is last.pt's
+
+
+def test_select_last_refuses_the_plateau_scheduler(tmp_path):
+  result = run_cli('--config.scheduler=plateau', f'--config.run_dir={tmp_path}/run')
+  assert result.returncode != 0 and 'Traceback' not in result.stderr
+  assert 'select=last' in result.stderr and len(result.stderr.strip().splitlines()) == 1
+  assert not (tmp_path / 'run').exists()
+
