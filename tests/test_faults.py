@@ -146,7 +146,8 @@ def run_cli(run_dir, data_root, *extra, file_size_limit=None):
       [sys.executable, str(ROOT / 'run_experiment.py'), f'--config.data_root={data_root}',
        f'--config.run_dir={run_dir}', '--config.wandb_mode=disabled', '--config.no_hidden=8',
        # epochs may grow (not under cosine); best.pt is written too (select=best)
-       '--config.device=cpu', '--config.scheduler=multistep', '--config.select=best', *extra],
+       '--config.device=cpu', '--config.scheduler=multistep', '--config.select=best',
+       '--config.batch_size=32', *extra],
       cwd=ROOT, capture_output=True, text=True, timeout=300, preexec_fn=limit_the_child,
       env=dict(os.environ, OMP_NUM_THREADS='1'))
 

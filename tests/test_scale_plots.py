@@ -24,6 +24,7 @@ def run_dir(tmp_path_factory):
                 wandb_mode='disabled', epochs=1, no_hidden=8, device='cpu',
                 # the published CKCNN (CKConv kernels) and its best-validation checkpoint
                 model='CKCNN', no_blocks=2, kernelnet_omega_0=10.0, lr=0.001, optimizer='Adam',
+                batch_size=32,
                 scheduler='plateau', select='best', validation_split=0.15)
   with one_thread():
     trainer.run(config)

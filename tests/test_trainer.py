@@ -39,9 +39,11 @@ def small_config(tmp_path, **overrides):
   config.wandb_mode = 'disabled'
   config.epochs = 2
   config.no_hidden = 8
-  # The published selection (best validation model), which these tests exercise.
+  # The published selection (best validation model), which these tests exercise, in batches
+  # of 32 (8 steps an epoch).
   config.validation_split = 0.15
   config.select = 'best'
+  config.batch_size = 32
   config.update(overrides)
   return config
 
@@ -231,7 +233,7 @@ def assert_same_records(run_dir: pathlib.Path, reference_dir: pathlib.Path):
 def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path):
   assert_killed_run_resumes_exactly(tmp_path, [
       f'--config.data_root={tmp_path / "data"}', '--config.wandb_mode=disabled',
-      '--config.no_hidden=8', '--config.batch_size=8', '--config.device=cpu'],
+      '--config.no_hidden=8', '--config.batch_size=16', '--config.device=cpu'],
       epochs=5, kill_after=2)
 
 
@@ -254,7 +256,8 @@ def test_run_started_on_two_threads_resumes_identically_on_a_one_core_node(tmp_p
   two = {**os.environ, 'OMP_NUM_THREADS': '2'}
   resumed = assert_killed_run_resumes_exactly(
       tmp_path, [f'--config.data_root={tmp_path / "data"}', '--config.wandb_mode=disabled',
-                 '--config.device=cpu'], epochs=6, kill_after=2, run_env=two,
+                 '--config.device=cpu', '--config.batch_size=32'], epochs=6, kill_after=2,
+      run_env=two,
       # The new node: one core, and the environment of a plain job there.
       env={**os.environ, 'OMP_NUM_THREADS': '1'}, preexec_fn=lambda: os.sched_setaffinity(0, {0}))
   assert json.loads((tmp_path / 'killed' / 'config.json').read_text())['threads'] == 2
