@@ -251,6 +251,3 @@ def test_real_unequal_lengths_are_missing_steps_marked_in_an_observed_channel(tm
     torch.testing.assert_close(x[i, 0, :lengths[i]].double(), torch.from_numpy(expected),
                                atol=1e-5, rtol=1e-5)
     assert (x[i, :, lengths[i]:] == 0).all()
-  # Per channel, the published padding: no observed channel.
-  c.normalization = 'per_channel'
-  assert not UEA.load(c).spec.observed_channel

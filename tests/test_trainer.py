@@ -233,7 +233,7 @@ def assert_same_records(run_dir: pathlib.Path, reference_dir: pathlib.Path):
 def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path):
   assert_killed_run_resumes_exactly(tmp_path, [
       f'--config.data_root={tmp_path / "data"}', '--config.wandb_mode=disabled',
-      '--config.no_hidden=8', '--config.batch_size=16', '--config.device=cpu'],
+      '--config.no_hidden=8', '--config.batch_size=32', '--config.device=cpu'],
       epochs=5, kill_after=2)
 
 
@@ -256,7 +256,7 @@ def test_run_started_on_two_threads_resumes_identically_on_a_one_core_node(tmp_p
   two = {**os.environ, 'OMP_NUM_THREADS': '2'}
   resumed = assert_killed_run_resumes_exactly(
       tmp_path, [f'--config.data_root={tmp_path / "data"}', '--config.wandb_mode=disabled',
-                 '--config.device=cpu', '--config.batch_size=32'], epochs=6, kill_after=2,
+                 '--config.device=cpu', '--config.batch_size=32'], epochs=5, kill_after=2,
       run_env=two,
       # The new node: one core, and the environment of a plain job there.
       env={**os.environ, 'OMP_NUM_THREADS': '1'}, preexec_fn=lambda: os.sched_setaffinity(0, {0}))
