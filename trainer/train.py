@@ -276,8 +276,7 @@ class Session:
     improved = improves(validation, progress.best, self.objective.score)
     test = self._test_metrics(validation) if improved else {}
     self._step_scheduler(validation)
-    record = {'epoch': epoch, 'lr': lr, **train_metrics, **validation, **test,
-              'seconds': seconds, 'world_size': self.context.world_size}
+    record = self._epoch_record(epoch, lr, {**train_metrics, **validation, **test}, seconds)
     if not improved:
       return progress.after_epoch(record)
     return progress.after_epoch(record, best={'epoch': epoch, **validation, **test},
@@ -292,9 +291,13 @@ class Session:
     validation = {} if self.test_is_validation else self.evaluate('validation')
     lr = self.optimizer.param_groups[0]['lr']
     self._step_scheduler(validation)
-    record = {'epoch': epoch, 'lr': lr, **train_metrics, **validation, 'seconds': seconds,
-              'world_size': self.context.world_size}
+    record = self._epoch_record(epoch, lr, {**train_metrics, **validation}, seconds)
     return progress.after_epoch(record, best={'epoch': epoch, **validation})
+
+  def _epoch_record(self, epoch: int, lr: float, metrics, seconds: float) -> Dict[str, Any]:
+    """The epoch's line of metrics.jsonl: its lr (at the epoch's start), metrics and time."""
+    return {'epoch': epoch, 'lr': lr, **metrics, 'seconds': seconds,
+            'world_size': self.context.world_size}
 
   def _test_metrics(self, validation) -> Dict[str, float]:
     if self.test_is_validation:  # the published MNIST / CIFAR10 protocol: no need to run twice
