@@ -28,6 +28,8 @@ CASES = [
     ('misspelt key', ['--config.lrr=0.1'], 'Did you mean "lr"'),
     ('unknown selection', ['--config.select=first'],
      "select='first' is invalid; expected best or last"),
+    ('negative mixup', ['--config.mixup=-0.2'],
+     "mixup=-0.2 is invalid; expected a Beta parameter >= 0 (0: no mixup)"),
     ('step budget of none', ['--config.train_steps=0'],
      'train_steps=0 is invalid; expected an integer >= 1'),
     ('unknown CCNN kernel', ['--config.model=CCNN', '--config.kernel_type=SIREN'],

@@ -62,6 +62,15 @@ def test_mask_parameters_train_at_lr_times_mask_lr_ratio(name):
   assert len(others['params']) == 3  # conv1.weight, out.weight, out.bias
 
 
+def test_unset_mask_lr_ratio_trains_masks_at_a_tenth_of_lr():
+  """The UEA recipe's masks; a published CCNN line sets 1.0 itself."""
+  assert get_config().mask_lr_ratio is None
+  others, masks = make_optimizer(Masked(), config_with(optimizer='AdamW', lr=0.01)).param_groups
+  assert others['lr'] == 0.01 and masks['lr'] == pytest.approx(0.001, rel=1e-15)
+  _, masks = make_optimizer(Masked(), config_with(lr=0.01, mask_lr_ratio=1.0)).param_groups
+  assert masks['lr'] == 0.01
+
+
 def test_a_model_without_mask_parameters_keeps_one_group_and_refuses_a_ratio():
   model = nn.Linear(2, 1)
   optimizer = make_optimizer(model, config_with())
@@ -222,12 +231,12 @@ def test_cosine_run_stopped_mid_epoch_resumes_exactly(tmp_path, monkeypatch):
   steps = 0
   real_step = Session._train_step
 
-  def step_then_stop(self, x, y):
+  def step_then_stop(self, *batch):
     nonlocal steps
     steps += 1
     if steps == per_epoch + 3:  # inside epoch 2
       os.kill(os.getpid(), signal.SIGTERM)
-    return real_step(self, x, y)
+    return real_step(self, *batch)
 
   monkeypatch.setattr(Session, '_train_step', step_then_stop)
   with pytest.raises(trainer.Interrupted):

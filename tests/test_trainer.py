@@ -14,7 +14,7 @@ from configs.default import get_config, key_help
 import fake_data
 from models import native
 import trainer
-from trainer import run_dir as run_dirs
+from trainer import batches, run_dir as run_dirs
 from trainer.train import make_scheduler
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -295,7 +295,8 @@ def test_a_step_budget_plans_whole_epochs_and_keeps_the_last_model(tmp_path):
   run = tmp_path / 'run'
   saved = json.loads((run / 'config.json').read_text())['config']
   # JapaneseVowels: all 270 TRAIN series in batches of 32 are 9 steps an epoch: 5 epochs.
-  assert (saved['epochs'], saved['select'], saved['validation_split']) == (5, 'last', 0.0)
+  assert (saved['epochs'], saved['select'], saved['validation_split'], saved['mixup']) == (
+      5, 'last', 0.0, 0.2)
   records = [json.loads(l) for l in open(run / 'metrics.jsonl')]
   assert [r['epoch'] for r in records] == [1, 2, 3, 4, 5]
   assert not any(k.endswith(('_validation', '_test')) for r in records for k in r)
@@ -304,6 +305,28 @@ def test_a_step_budget_plans_whole_epochs_and_keeps_the_last_model(tmp_path):
   assert summary['best_test_accuracy'] == summary['final_accuracy_test'] is not None
   assert summary['num_train'] == 270
   assert not (run / 'checkpoints' / 'best.pt').exists()  # the kept model is last.pt's
+
+
+def test_mixup_mixes_a_batch_with_itself_reordered_and_the_same_draw_repeats():
+  x = torch.randn(6, 3, 10)  # (B, C, L), the last channel marking the observed steps
+  x[:, -1] = (torch.rand(6, 10) > 0.3).float()
+  y = torch.arange(6)  # so the partners' labels are the order
+  mixed, partners, lam = batches.mixed(x, y, 0.2, True, (0, 1, 2, 0))
+  assert 0 <= lam <= 1 and sorted(partners.tolist()) == list(range(6))
+  assert torch.allclose(mixed[:, :-1], lam * x[:, :-1] + (1 - lam) * x[partners, :-1])
+  assert torch.equal(mixed[:, -1], torch.maximum(x[:, -1], x[partners, -1]))
+  again, _, _ = batches.mixed(x, y, 0.2, True, (0, 1, 2, 0))  # a resumed run's step
+  assert torch.equal(again, mixed)
+  other, _, _ = batches.mixed(x, y, 0.2, True, (0, 1, 3, 0))  # the next step
+  assert not torch.equal(other, mixed)
+
+
+def test_published_protocols_have_no_mixup():
+  for name in ('MNIST', 'CIFAR10', 'CharTrajectories', 'SpeechCommands'):
+    config = get_config()
+    config.dataset = name
+    assert trainer.resolve(config).mixup == 0.0, name
+  assert trainer.resolve(get_config()).mixup == 0.2  # UEA's
 
 
 def test_select_last_refuses_the_plateau_scheduler(tmp_path):

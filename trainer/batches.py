@@ -2,6 +2,7 @@
 import warnings
 from typing import Iterator, Tuple
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
@@ -76,3 +77,18 @@ def place(dataset: Dataset, device: torch.device, max_fraction: float = 0.25) ->
   if size <= max_fraction * free:
     return TensorDataset(*(t.to(device) for t in dataset.tensors))
   return TensorDataset(*(t.pin_memory() for t in dataset.tensors))
+
+
+def mixed(x: torch.Tensor, y: torch.Tensor, alpha: float, observed_channel: bool,
+          draw: Tuple[int, ...]) -> Tuple[torch.Tensor, torch.Tensor, float]:
+  """mixup (Zhang et al., 2018): (lam * x + (1 - lam) * x[order], y[order], lam), lam drawn from
+  Beta(alpha, alpha) and the order from `draw` (seed, epoch, step, rank), so a resumed run
+  mixes the same pairs. With an observed channel (x's last), a mixed step is observed where
+  either series is (missing values are 0)."""
+  rng = np.random.default_rng(draw)
+  lam = float(rng.beta(alpha, alpha))
+  order = torch.from_numpy(rng.permutation(x.shape[0])).to(x.device)
+  out = lam * x + (1 - lam) * x[order]
+  if observed_channel:
+    out[:, -1] = torch.maximum(x[:, -1], x[order, -1])  # (B, L): the union of observed steps
+  return out, y[order], lam

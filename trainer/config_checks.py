@@ -75,7 +75,7 @@ def check_config(config) -> None:
     raise ConfigError(f'cnn_kernel_size={c.cnn_kernel_size} only applies to model=BFCNN; '
                       'drop it or set --config.model=BFCNN')
   _check_optimizer_weight_decay(c)
-  _require(c.mask_lr_ratio >= 0, 'mask_lr_ratio', c.mask_lr_ratio,
+  _require(c.mask_lr_ratio is None or c.mask_lr_ratio >= 0, 'mask_lr_ratio', c.mask_lr_ratio,
            'a factor >= 0 of lr for the mask parameters (1: the same lr)')
   _check_warmup(c)
   if c.scheduler == 'multistep':
