@@ -97,13 +97,9 @@ PROTOCOL_KEYS = {
                          lambda value: value in NORMALIZATIONS, ' or '.join(NORMALIZATIONS)),
     'select': Key('which model the run keeps', None, lambda value: value in SELECTIONS,
                   ' or '.join(SELECTIONS)),
-    'mixup': Key('the mixup of training series', None,
-                 lambda value: isinstance(value, (int, float)) and value >= 0,
-                 'a Beta parameter >= 0 (0: no mixup)'),
 }
-# Every data set takes `select` and `mixup`; its own are the published 'best' and none unless
-# it declares others.
-DEFAULT_PROTOCOL = {'select': 'best', 'mixup': 0.0}
+# Every data set takes `select`; its own is the published 'best' unless it declares another.
+DEFAULT_PROTOCOL = {'select': 'best'}
 
 # Options that change a data set's tensors, off at their `unused` value. Declared with @options.
 OPTIONS = {

@@ -209,8 +209,7 @@ def load_splits(config, name: str, protocol: str) -> Splits:
 # series by its own statistics, multivariate channels by the training set's. Official split:
 # all of TRAIN trains for a fixed budget and the last model is kept, so a training set of 36
 # series loses none to a validation split too small to select on; TEST is evaluated once.
-# Training batches are mixed (mixup 0.2): small training sets are otherwise memorised.
-@protocol(validation_split=0.0, normalization='auto', select='last', mixup=0.2)
+@protocol(validation_split=0.0, normalization='auto', select='last')
 @options('drop_rate', 'sr_train', 'sr_test')
 class UEA:
   """Any UEA archive set, chosen by uea_name, with uea_split 'official' or 'pooled'."""

@@ -77,6 +77,7 @@ def check_config(config) -> None:
   _check_optimizer_weight_decay(c)
   _require(c.mask_lr_ratio is None or c.mask_lr_ratio >= 0, 'mask_lr_ratio', c.mask_lr_ratio,
            'a factor >= 0 of lr for the mask parameters (1: the same lr)')
+  _require(c.mixup >= 0, 'mixup', c.mixup, 'a Beta parameter >= 0 (0: no mixup)')
   _check_warmup(c)
   if c.scheduler == 'multistep':
     steps = c.sched_decay_steps
