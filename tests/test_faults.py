@@ -83,7 +83,7 @@ def without_time(path):
 def cli(tmp_path, name, *extra):
   return [sys.executable, str(ROOT / 'run_experiment.py'), f'--config.data_root={tmp_path}/data',
           f'--config.run_dir={tmp_path}/{name}', '--config.wandb_mode=disabled',
-          '--config.epochs=4', '--config.no_hidden=8', '--config.batch_size=4',
+          '--config.epochs=2', '--config.no_hidden=8', '--config.batch_size=4',
           '--config.device=cpu', *extra]
 
 
