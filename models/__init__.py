@@ -43,7 +43,7 @@ def get_model(config, spec) -> torch.nn.Module:
   if config.model == 'CCNN':
     if spec.task.value == PER_STEP_TASK:
       raise ValueError('model=CCNN reads out the mean over time: it has no per-step output')
-    return ccnn_from_config(config, spec.in_channels, spec.num_outputs,
+    return ccnn_from_config(config, spec.in_channels, spec.num_outputs, spec.seq_length,
                             observed_channel=getattr(spec, 'observed_channel', False))
   if config.model == 'CKCNN':
     make_conv = ckconv_factory(config)

@@ -7,8 +7,15 @@ it (david-knigge/ccnn, models/resnet.py ResNet_sequence and models/modules/s4_bl
 Norms are BatchNorm over channels; `linear1` and `out_layer` are pointwise (1x1) layers. The
 module names are CCNN's, so its checkpoints load as they are (models/checkpoint.py strips
 their `network.` prefix).
+
+With an observed channel (series of unequal lengths, or dropped steps), the network sees only
+the observed steps: every convolution's input is 0 at the missing ones, the norms' batch
+statistics are taken over the observed steps, and the mean over time too. So a series' output
+does not depend on how far it is padded, and each batch is cut after its last observed step
+(PLAID: 1,344 steps padded, 549 on average in a batch of 8).
 """
 import functools
+from typing import Optional
 
 import torch
 from torch import nn
@@ -44,10 +51,35 @@ def make_dropout(dropout_type: str, p: float) -> nn.Module:
   return ChannelDropout(p) if dropout_type == 'Dropout2d' else Dropout(p)
 
 
+class ObservedBatchNorm1d(nn.BatchNorm1d):
+  """BatchNorm1d whose training statistics are over the observed steps only (observed (B, 1, L),
+  1 or 0); without `observed`, or in eval mode, it is BatchNorm1d. Same parameters and buffers,
+  so checkpoints are interchangeable."""
+
+  def forward(self, x: torch.Tensor, observed: Optional[torch.Tensor] = None) -> torch.Tensor:
+    if observed is None or not self.training:
+      return super().forward(x)
+    count = observed.sum()
+    mean = (x * observed).sum((0, 2)) / count  # (C,)
+    centred = x - mean.view(1, -1, 1)
+    var = (centred ** 2 * observed).sum((0, 2)) / count  # (C,), biased as BatchNorm's
+    with torch.no_grad():  # running statistics as BatchNorm keeps them: the unbiased variance
+      self.num_batches_tracked.add_(1)
+      self.running_mean.lerp_(mean, self.momentum)
+      self.running_var.lerp_(var * count / (count - 1).clamp(min=1), self.momentum)
+    scale = self.weight / torch.sqrt(var + self.eps)
+    return centred * scale.view(1, -1, 1) + self.bias.view(1, -1, 1)
+
+
 def make_norm(norm: str, channels: int) -> nn.Module:
   if norm not in NORMS:
     raise ValueError(f'unknown net_norm {norm!r}; valid: {", ".join(NORMS)}')
-  return nn.BatchNorm1d(channels)
+  return ObservedBatchNorm1d(channels)
+
+
+def observed_only(h: torch.Tensor, observed: Optional[torch.Tensor]) -> torch.Tensor:
+  """h with its missing steps set to 0 (h itself when every step is observed)."""
+  return h if observed is None else h * observed
 
 
 def kaiming_pointwise(in_channels: int, out_channels: int) -> PointwiseConv1d:
@@ -60,7 +92,8 @@ def kaiming_pointwise(in_channels: int, out_channels: int) -> PointwiseConv1d:
 
 
 class S4Block(nn.Module):
-  """Pre-norm residual block: x + GELU(linear1(dropout(GELU(conv1(norm1(x))))))."""
+  """Pre-norm residual block: x + GELU(linear1(dropout(GELU(conv1(norm1(x)))))); observed
+  (B, 1, L) or None: the steps norm1's statistics and conv1's input keep."""
 
   def __init__(self, channels: int, make_conv, norm: str, dropout: nn.Module):
     super().__init__()
@@ -69,8 +102,8 @@ class S4Block(nn.Module):
     self.linear1 = kaiming_pointwise(channels, channels)
     self.dp = dropout
 
-  def forward(self, x: torch.Tensor) -> torch.Tensor:
-    h = F.gelu(self.conv1(self.norm1(x)))
+  def forward(self, x: torch.Tensor, observed: Optional[torch.Tensor] = None) -> torch.Tensor:
+    h = F.gelu(self.conv1(observed_only(self.norm1(x, observed), observed)))
     return F.gelu(self.linear1(self.dp(h))) + x
 
 
@@ -79,7 +112,7 @@ class CCNN(nn.Module):
   read out linearly. One output unit is squeezed to (B,) for binary and regression tasks.
 
   observed_channel: the input's last channel is 1 at observed steps and 0 at missing ones; the
-  mean is then over each series' observed steps only (CCNN's own data has none missing).
+  network then sees those steps only (module docstring; CCNN's own data has none missing).
   """
 
   def __init__(self, in_channels: int, num_outputs: int, no_hidden: int, no_blocks: int,
@@ -91,17 +124,22 @@ class CCNN(nn.Module):
     self.dropout_in = Dropout(dropout_in)
     self.conv1 = make_conv(in_channels, no_hidden)
     self.norm1 = make_norm(norm, no_hidden)
-    self.blocks = nn.Sequential(*[
+    self.blocks = nn.ModuleList([
         S4Block(no_hidden, make_conv, norm, make_dropout(dropout_type, dropout))
         for _ in range(no_blocks)])
     self.out_layer = kaiming_pointwise(no_hidden, num_outputs)
     self.out_norm = make_norm(norm, no_hidden)
 
   def forward(self, x: torch.Tensor) -> torch.Tensor:
-    h = F.gelu(self.norm1(self.conv1(self.dropout_in(x))))
-    h = self.out_norm(self.blocks(h))  # (B, H, L)
+    observed = None
     if self.observed_channel:
-      observed = x[:, -1:]  # (B, 1, L)
+      x = up_to_last_observed(x)
+      observed = x[:, -1:]  # (B, 1, L')
+    h = F.gelu(self.norm1(self.conv1(self.dropout_in(x)), observed))
+    for block in self.blocks:
+      h = block(h, observed)
+    h = self.out_norm(h, observed)  # (B, H, L')
+    if observed is not None:
       h = (h * observed).sum(-1) / observed.sum(-1).clamp(min=1)  # (B, H)
     else:
       h = h.mean(dim=-1)  # (B, H)
@@ -119,8 +157,16 @@ class CCNN(nn.Module):
     return torch.stack(terms).sum()
 
 
-def flexconv_factory(config):
-  """A `make_conv(in_channels, out_channels)` building the FlexConvs the config describes."""
+def up_to_last_observed(x: torch.Tensor) -> torch.Tensor:
+  """x (B, C, L) cut after the batch's last observed step (x's last channel marks them); one
+  host sync."""
+  steps = torch.nonzero(x[:, -1].amax(0))  # (observed steps, 1)
+  return x[..., :int(steps.max()) + 1] if len(steps) else x
+
+
+def flexconv_factory(config, length: int = 0):
+  """A `make_conv(in_channels, out_channels)` building the FlexConvs the config describes, their
+  kernels sampled at `length` positions (0: the first input's length)."""
   return functools.partial(
       FlexConv, data_dim=1, conv_type=config.conv_type, kernel_type=config.kernel_type,
       kernel_no_hidden=config.kernelnet_no_hidden, kernel_no_layers=config.kernel_no_layers,
@@ -129,12 +175,15 @@ def flexconv_factory(config):
       mask_init_value=config.mask_init_value, mask_threshold=config.mask_threshold,
       mask_dynamic_cropping=config.mask_dynamic_cropping,
       mask_learn_mean=config.mask_learn_mean, causal=config.conv_causal,
-      use_fft=config.conv_use_fft, published_fft_odd_lengths=config.published_fft_odd_lengths)
+      use_fft=config.conv_use_fft, published_fft_odd_lengths=config.published_fft_odd_lengths,
+      length=length)
 
 
-def ccnn_from_config(config, in_channels: int, num_outputs: int,
+def ccnn_from_config(config, in_channels: int, num_outputs: int, seq_length: int = 0,
                      observed_channel: bool = False) -> CCNN:
+  """seq_length: the training series' length, where the kernels are sampled (0: the first
+  input's; batches cut after their last observed step need it)."""
   return CCNN(in_channels, num_outputs, config.no_hidden, config.no_blocks,
-              flexconv_factory(config), norm=config.net_norm, dropout=config.dropout,
+              flexconv_factory(config, seq_length), norm=config.net_norm, dropout=config.dropout,
               dropout_in=config.dropout_in, dropout_type=config.dropout_type,
               observed_channel=observed_channel)

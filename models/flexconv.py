@@ -5,7 +5,8 @@ and cropped to where that mask matters (CCNN's layer, david-knigge/ccnn ckconv/n
     y = conv(x)                                            # x (B, 140, L) -> (B, 140, L)
 
 The kernel network (models/magnet.py) is sampled on linspace(-1, 1, T), T the length of the
-first input (`train_length`, as CCNN's kernel size 'same'), and multiplied by the mask
+first input (`train_length`, as CCNN's kernel size 'same') or `length` where given, and
+multiplied by the mask
     m(p) = exp(-0.5 (p - mean)^2 / (width^2 + 1e-8)),
 width learnable (`mask_width_param`), mean learnable or fixed (`mask_mean_param`: 1 for causal
 layers, the last step; 0 for centred ones). With dynamic cropping, the positions where the mask
@@ -90,7 +91,7 @@ class FlexConv(nn.Module):
                mask_type: str = 'gaussian', mask_init_value: float = 0.075,
                mask_threshold: float = 0.1, mask_dynamic_cropping: bool = True,
                mask_learn_mean: bool = False, causal: bool = True, use_fft: bool = True,
-               published_fft_odd_lengths: bool = False):
+               published_fft_odd_lengths: bool = False, length: int = 0):
     super().__init__()
     _check(conv_type, CONV_TYPES, 'conv_type')
     _check(kernel_type, tuple(KERNEL_TYPES), 'kernel_type')
@@ -110,7 +111,8 @@ class FlexConv(nn.Module):
     self.bias = nn.Parameter(torch.zeros(in_channels if self.separable else out_channels))
     # The first input's length (the kernel's sample count), and whether the output layer of
     # the kernel network has been rescaled; both saved in checkpoints, as in CCNN's.
-    self.register_buffer('train_length', torch.zeros(1, dtype=torch.int32))
+    # length > 0 fixes it up front, for a network whose inputs are cropped to the batch.
+    self.register_buffer('train_length', torch.full((1,), int(length), dtype=torch.int32))
     self.register_buffer('initialized', torch.zeros(1, dtype=torch.bool))
     if self.masked:
       self.mask_width_param = nn.Parameter(torch.full((data_dim,), float(mask_init_value)))

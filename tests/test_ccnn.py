@@ -338,9 +338,9 @@ def test_weight_penalty_is_ccnns_ln_loss(conv_type):
   config.update(dict(no_hidden=6, no_blocks=2, kernelnet_no_hidden=8, conv_type=conv_type,
                      mask_learn_mean=True))
   model = models.get_model(config, datasets.describe(config))
-  model(torch.randn(2, 1, 100))
+  model(torch.randn(2, 1, 784))
   layers = [m for m in model.modules() if isinstance(m, models.FlexConv)]
-  assert {m.kernel.shape[-1] for m in layers} == {9}  # cropped: only these taps are penalised
+  assert {m.kernel.shape[-1] for m in layers} == {65}  # cropped: only these taps are penalised
   penalty = model.weight_penalty()
   expected = published_ln_penalty(model)
   assert abs(penalty.double() - expected) <= 1e-6 * expected
@@ -366,19 +366,27 @@ def test_train_length_and_initialized_are_read_back_only_when_they_change(monkey
   assert conv.kernel.shape[-1] == 30 and len(reads) == 2  # train_length, initialized: once each
 
 
-def test_with_an_observed_channel_the_read_out_averages_only_observed_steps():
+def test_with_an_observed_channel_a_series_output_does_not_depend_on_its_padding():
+  """CCNN sees only the observed steps: a 12-step series gives the same output alone as padded
+  to 20 beside a longer one, and the norms' batch statistics skip the padding."""
   config = base_config()
   config.update(dict(model='CCNN', no_hidden=8, no_blocks=2, kernelnet_no_hidden=8))
   spec = datasets.DataSpec(in_channels=2, num_outputs=3, seq_length=20, observed_channel=True)
-  model = models.get_model(config, spec).double().eval()
+  torch.manual_seed(0)
+  model = models.get_model(config, spec).double()
   x = torch.randn(2, 2, 20, dtype=torch.float64)
   x[:, 1] = 1.0
   x[0, :, 12:] = 0.0  # series 0 has 12 steps: values 0 and observed 0 after them
+  model.train()
+  model(x)
   with torch.no_grad():
-    h = model.out_norm(model.blocks(torch.nn.functional.gelu(model.norm1(model.conv1(x)))))
-    pooled = torch.stack([h[0, :, :12].mean(-1), h[1].mean(-1)])  # (2, H)
-    expected = pooled @ model.out_layer.weight.squeeze(-1).t() + model.out_layer.bias
-    torch.testing.assert_close(model(x), expected)
-    # Without the flag the same network averages every step, padding included.
+    first = model.conv1(x)  # (2, H, 20)
+    observed_mean = torch.cat([first[0, :, :12], first[1]], dim=-1).mean(-1)
+  torch.testing.assert_close(model.norm1.running_mean, 0.1 * observed_mean)
+  model.eval()
+  with torch.no_grad():
+    torch.testing.assert_close(model(x)[:1], model(x[:1, :, :12]))
+    torch.testing.assert_close(model(x)[:1], model(x[:1]))  # cut after its last step
+    # Without the flag the padding counts: the same series' output changes.
     model.observed_channel = False
-    assert not torch.allclose(model(x)[0], expected[0])
+    assert not torch.allclose(model(x)[0], model(x[:1, :, :12])[0])
