@@ -164,6 +164,10 @@ def base_config() -> ml_collections.ConfigDict:
   # order, x = lam * x + (1 - lam) * x[perm], and the loss likewise, lam ~ Beta(mixup, mixup)
   # per batch; 0: none (as published, and in the UEA recipe: README "Any UEA set").
   c.mixup = 0.0
+  # Random crops while training: each training series is replaced by a window of this fraction
+  # of its length at a random offset (Le Guennec et al., 2016); the test sees whole series.
+  # 1: none (as published).
+  c.crop = 1.0
   c.seq_length = 0  # AddProblem / CopyMemory: sequence length (CopyMemory: blank length T)
   c.memory_size = 0  # CopyMemory: number of digits to remember
 

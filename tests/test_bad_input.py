@@ -30,6 +30,8 @@ CASES = [
      "select='first' is invalid; expected best or last"),
     ('negative mixup', ['--config.mixup=-0.2'],
      "mixup=-0.2 is invalid; expected a Beta parameter >= 0 (0: no mixup)"),
+    ('crop of nothing', ['--config.crop=0'],
+     "crop=0.0 is invalid; expected a fraction of each series in (0, 1] (1: no crops)"),
     ('step budget of none', ['--config.train_steps=0'],
      'train_steps=0 is invalid; expected an integer >= 1'),
     ('unknown CCNN kernel', ['--config.model=CCNN', '--config.kernel_type=SIREN'],

@@ -231,11 +231,11 @@ def assert_same_records(run_dir: pathlib.Path, reference_dir: pathlib.Path):
 
 
 def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path):
-  # With mixup: a resumed step mixes the same pairs with the same weight.
+  # With crops and mixup: a resumed step crops the same windows and mixes the same pairs.
   assert_killed_run_resumes_exactly(tmp_path, [
       f'--config.data_root={tmp_path / "data"}', '--config.wandb_mode=disabled',
       '--config.no_hidden=8', '--config.batch_size=32', '--config.device=cpu',
-      '--config.mixup=0.2'],
+      '--config.mixup=0.2', '--config.crop=0.9'],
       epochs=5, kill_after=2)
 
 
@@ -320,6 +320,27 @@ def test_mixup_mixes_a_batch_with_itself_reordered_and_the_same_draw_repeats():
   assert torch.equal(again, mixed)
   other, _, _ = batches.mixed(x, y, 0.2, True, (0, 1, 3, 0))  # the next step
   assert not torch.equal(other, mixed)
+
+
+def test_crop_takes_a_window_of_each_series_own_steps_and_the_same_draw_repeats():
+  x = torch.randn(4, 3, 20)  # (B, C, L), the last channel marking the observed steps
+  x[:, -1] = 1.0
+  lengths = [20, 10, 15, 4]
+  for i, length in enumerate(lengths):
+    x[i, :, length:] = 0.0
+  out = batches.cropped(x, 0.5, True, (0, 1, 2, 0))
+  widths = [10, 5, 8, 2]
+  assert out.shape == (4, 3, 10)  # cut to the longest window
+  for i, (length, width) in enumerate(zip(lengths, widths)):
+    assert torch.equal(out[i, -1], (torch.arange(10) < width).float())  # observed: its window
+    window = out[i, 0, :width]
+    offsets = [o for o in range(length - width + 1) if torch.equal(x[i, 0, o:o + width], window)]
+    assert offsets, f'series {i}: the crop is not a window of its own steps'
+    assert not out[i, :, width:].any()  # after the window: missing
+  assert torch.equal(batches.cropped(x, 0.5, True, (0, 1, 2, 0)), out)  # a resumed run's step
+  assert not torch.equal(batches.cropped(x, 0.5, True, (0, 1, 3, 0)), out)  # the next step
+  # Without an observed channel every series is whole: windows of ceil(0.5 * 20) steps.
+  assert batches.cropped(x[:, :1], 0.5, False, (0, 1, 2, 0)).shape == (4, 1, 10)
 
 
 def test_select_last_refuses_the_plateau_scheduler(tmp_path):

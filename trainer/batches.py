@@ -92,3 +92,27 @@ def mixed(x: torch.Tensor, y: torch.Tensor, alpha: float, observed_channel: bool
   if observed_channel:
     out[:, -1] = torch.maximum(x[:, -1], x[order, -1])  # (B, L): the union of observed steps
   return out, y[order], lam
+
+
+def cropped(x: torch.Tensor, fraction: float, observed_channel: bool,
+            draw: Tuple[int, ...]) -> torch.Tensor:
+  """Random crops (window slicing, Le Guennec et al., 2016): each series replaced by a window of
+  ceil(fraction * its length) steps at a random offset (from `draw`: (seed, epoch, step,
+  rank)), moved to step 0; the batch cut to its longest window. With an observed channel (x's
+  last), a series' length runs to its last observed step, and the steps after its window are
+  missing (0)."""
+  rng = np.random.default_rng((*draw, 1))  # apart from mixup's draw of the same step
+  batch, channels, steps = x.shape
+  if observed_channel:
+    observed = x[:, -1] > 0  # (B, L)
+    lengths = torch.where(observed.any(1), steps - observed.flip(1).int().argmax(1), 1)
+  else:
+    lengths = torch.full((batch,), steps)
+  lengths = lengths.cpu().numpy()
+  widths = np.maximum(np.ceil(fraction * lengths).astype(np.int64), 1)
+  offsets = np.floor(rng.random(batch) * (lengths - widths + 1)).astype(np.int64)
+  window = np.arange(widths.max())
+  index = torch.from_numpy(np.minimum(offsets[:, None] + window, steps - 1)).to(x.device)
+  out = x.gather(2, index.unsqueeze(1).expand(batch, channels, -1))  # (B, C, max width)
+  inside = torch.from_numpy(window < widths[:, None]).to(x)  # (B, max width)
+  return out * inside.unsqueeze(1)

@@ -78,6 +78,7 @@ def check_config(config) -> None:
   _require(c.mask_lr_ratio is None or c.mask_lr_ratio >= 0, 'mask_lr_ratio', c.mask_lr_ratio,
            'a factor >= 0 of lr for the mask parameters (1: the same lr)')
   _require(c.mixup >= 0, 'mixup', c.mixup, 'a Beta parameter >= 0 (0: no mixup)')
+  _require(0 < c.crop <= 1, 'crop', c.crop, 'a fraction of each series in (0, 1] (1: no crops)')
   _check_warmup(c)
   if c.scheduler == 'multistep':
     steps = c.sched_decay_steps

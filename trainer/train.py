@@ -219,10 +219,13 @@ class Session:
     return self.objective.metrics(totals, 'train')
 
   def _mixed(self, x, y, epoch: int, step: int) -> Tuple:
-    """The step's batch: (x, y), or with mixup (mixed x, y, the partners' y, lam)."""
+    """The step's batch: (x, y), randomly cropped (`crop`), and with mixup (mixed x, y, the
+    partners' y, lam)."""
+    draw = (self.config.seed, epoch, step, self.context.rank)
+    if self.config.crop < 1:
+      x = batches.cropped(x, self.config.crop, self.splits.spec.observed_channel, draw)
     if not self.config.mixup:
       return x, y
-    draw = (self.config.seed, epoch, step, self.context.rank)
     mixed_x, partners, lam = batches.mixed(x, y, self.config.mixup,
                                            self.splits.spec.observed_channel, draw)
     return mixed_x, y, partners, lam
