@@ -29,13 +29,15 @@ def cli(script, *args, env=None, timeout=300):
 
 
 # The default experiment with a schedule more epochs extend (not cosine) and the best
-# validation model kept (best.pt): what a grid that grows and resumes is tested with.
+# validation model kept (best.pt), with dropout: what a grid that grows and resumes is tested
+# with.
 GRID_DEFAULT = '''from configs.default import get_config as recipe
 
 
 def get_config():
   c = recipe()
   c.scheduler, c.select, c.validation_split, c.batch_size = 'multistep', 'best', 0.15, 32
+  c.dropout = 0.1
   return c
 '''
 

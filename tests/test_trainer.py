@@ -10,11 +10,12 @@ import time
 import pytest
 import torch
 
-from configs.default import get_config, key_help
+from configs.default import base_config, get_config, key_help
 import fake_data
 from models import native
 import trainer
 from trainer import batches, run_dir as run_dirs
+from trainer.config_checks import with_planned_epochs
 from trainer.train import make_scheduler
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -292,7 +293,7 @@ def test_a_step_budget_plans_whole_epochs_and_keeps_the_last_model(tmp_path):
   result = run_cli(f'--config.data_root={tmp_path / "data"}', f'--config.run_dir={tmp_path}/run',
                    '--config.wandb_mode=disabled', '--config.no_hidden=8',
                    '--config.batch_size=32', '--config.train_steps=40',
-                   env={**os.environ, 'OMP_NUM_THREADS': '1'})
+                   '--config.train_min_epochs=3', env={**os.environ, 'OMP_NUM_THREADS': '1'})
   assert result.returncode == 0, result.stderr
   run = tmp_path / 'run'
   saved = json.loads((run / 'config.json').read_text())['config']
@@ -320,6 +321,17 @@ def test_mixup_mixes_a_batch_with_itself_reordered_and_the_same_draw_repeats():
   assert torch.equal(again, mixed)
   other, _, _ = batches.mixed(x, y, 0.2, True, (0, 1, 3, 0))  # the next step
   assert not torch.equal(other, mixed)
+
+
+def test_a_step_budget_trains_at_least_train_min_epochs():
+  config = base_config()
+  config.update(dict(epochs=None, train_steps=2000, train_min_epochs=50))
+  # PLAID: 537 series in batches of 8 are 68 steps an epoch; 2,000 steps would be 30 epochs.
+  assert with_planned_epochs(config, 68).epochs == 50
+  # ArrowHead: 36 series are 5 steps an epoch; the budget is 400 epochs.
+  assert with_planned_epochs(config, 5).epochs == 400
+  config.epochs = 7  # given epochs are kept
+  assert with_planned_epochs(config, 68).epochs == 7
 
 
 def test_crop_takes_a_window_of_each_series_own_steps_and_the_same_draw_repeats():

@@ -52,6 +52,7 @@ def check_config(config) -> None:
            'an integer >= 1, or None to train train_steps steps (to only test a trained model: '
            '--config.train=False)')
   _require(c.train_steps >= 1, 'train_steps', c.train_steps, 'an integer >= 1')
+  _require(c.train_min_epochs >= 1, 'train_min_epochs', c.train_min_epochs, 'an integer >= 1')
   for key in ('dropout', 'dropout_in', 'weight_dropout'):
     _require(0 <= c[key] < 1, key, c[key], 'a probability in [0, 1)')
   _require(c.no_hidden >= 1, 'no_hidden', c.no_hidden, 'an integer >= 1')
@@ -143,12 +144,12 @@ def resolve(config):
 
 def with_planned_epochs(config, steps_per_epoch: int):
   """`config` with epochs=None (a budget of train_steps optimiser steps) replaced by the whole
-  epochs that reach the budget, checked as if given; a copy where it changes. config.json
-  records the epochs."""
+  epochs that reach the budget, and at least train_min_epochs, checked as if given; a copy
+  where it changes. config.json records the epochs."""
   if config.epochs is not None:
     return config
   config = copy.deepcopy(config)
-  config.epochs = -(-config.train_steps // steps_per_epoch)
+  config.epochs = max(-(-config.train_steps // steps_per_epoch), config.train_min_epochs)
   _check_warmup(config)
   return config
 
