@@ -8,10 +8,10 @@ official TEST file, about a minute on a 2-core CPU. The recipe (README "Any UEA 
 recipe") is a CCNN (separable FlexConvs: centred, masked MAGNet kernels, the masks learning
 at a tenth of lr; no dropout; of series with unequal lengths it sees each one's own steps
 only; mean over time) trained with AdamW (lr 0.003) and a cosine schedule for a budget of
-train_steps optimiser steps, and at least train_min_epochs epochs. What differs between sets comes from the data set only: the
-epochs from the number of training series, the normalisation from the number of channels
-(UEA's protocol: 'auto'), and the last model is kept (UEA's protocol: select=last, all of
-TRAIN trains).
+train_steps optimiser steps, and at least train_min_epochs epochs. What differs between sets
+comes from the data set only: the epochs from the number of training series, the
+normalisation from the number of channels (UEA's protocol: 'auto'), and the last model is kept
+(UEA's protocol: select=last, all of TRAIN trains).
 
 This experiment sets only keys that every published command line sets too; the data protocol
 (validation_split, normalization, select) belongs to the data set named. So a published line
@@ -123,8 +123,8 @@ def base_config() -> ml_collections.ConfigDict:
   # epochs it came to.
   c.train_steps = 2000
   # epochs=None: ... but at least this many epochs, so a large training set still sees each
-  # series this often.
-  c.train_min_epochs = 1
+  # series this often (PLAID's 537 series: 50 epochs, 3,400 steps).
+  c.train_min_epochs = 50
   # plateau (on validation accuracy), multistep, cosine (CCNN's: stepped every optimiser step,
   # decays to 0 at the end of `epochs`), or '' for none
   c.scheduler = 'plateau'
@@ -256,5 +256,4 @@ def get_config() -> ml_collections.ConfigDict:
   c.scheduler = 'cosine'
   c.batch_size = 8
   c.epochs = config_dict.placeholder(int)  # None: train_steps optimiser steps
-  c.train_min_epochs = 50  # ... or 50 epochs where more (PLAID's 537 series: 3,400 steps)
   return c
