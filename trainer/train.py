@@ -210,7 +210,7 @@ class Session:
       if distributed.any_process(stop.received is not None, self.device):
         self._save_interrupted(step, distributed.gather_from_processes(sums), progress)
         raise Interrupted(stop.received or 'a stop signal')
-      batch_sums = self._train_step(*self._mixed(x, y, epoch, step))
+      batch_sums = self._train_step(*self._augmented(x, y, epoch, step))
       sums = {k: sums.get(k, 0) + v for k, v in batch_sums.items()}
     totals = distributed.sum_over_processes(sums)
     minimised = totals['loss'] + totals.get('penalty', 0.0)
@@ -218,7 +218,7 @@ class Session:
       raise Diverged(f'the training loss became {minimised} in epoch {epoch}')
     return self.objective.metrics(totals, 'train')
 
-  def _mixed(self, x, y, epoch: int, step: int) -> Tuple:
+  def _augmented(self, x, y, epoch: int, step: int) -> Tuple:
     """The step's batch: (x, y), randomly cropped (`crop`), and with mixup (mixed x, y, the
     partners' y, lam)."""
     draw = (self.config.seed, epoch, step, self.context.rank)
