@@ -154,7 +154,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.drop_rate = 0  # percent of time steps dropped per series (adds a mask channel)
   # 'per_time_step' or 'per_channel' statistics, from the training split; 'per_series': each
   # series and channel by its own (a shorter UEA series' missing steps then become 0, its
-  # mean); 'auto': per_series for univariate data, per_channel for multivariate. None (unset):
+  # mean); 'per_series_level_scale': per_series, plus each channel's level and log scale as
+  # constant channels (those that vary over the training series); 'auto':
+  # per_series_level_scale for univariate data, per_channel for multivariate. None (unset):
   # the data set's own: per_time_step for CharTrajectories and SpeechCommands, as published;
   # auto for UEA.
   c.normalization = config_dict.placeholder(str)

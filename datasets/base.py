@@ -69,7 +69,7 @@ class DataError(Exception):
   """Missing, malformed or unobtainable data; the message says what to do. Shown as one line."""
 
 
-NORMALIZATIONS = ('per_time_step', 'per_channel', 'per_series', 'auto')
+NORMALIZATIONS = ('per_time_step', 'per_channel', 'per_series', 'per_series_level_scale', 'auto')
 # best: the model of the best validation score (published); last: the model training ends with.
 SELECTIONS = ('best', 'last')
 

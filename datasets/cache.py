@@ -21,7 +21,7 @@ from datasets.atomic import replace_atomically
 from datasets.base import DataError
 
 # Bump when a pipeline change alters the tensors: old caches then stop matching any key.
-VERSION = 1
+VERSION = 2  # 2: normalization 'auto' keeps a univariate series' level and scale
 
 
 def cache_path(data_root: str, dataset: str, settings: Dict) -> pathlib.Path:

@@ -10,7 +10,7 @@ Tensors are laid out (N, C, L). Raw SpeechCommands is 35k x 16000 float32 (2.2 G
 steps work in place or chunk by chunk wherever that avoids a second copy of the data.
 """
 import math
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -125,10 +125,12 @@ def normalise_(x: torch.Tensor, train: np.ndarray, mode: str) -> torch.Tensor:
   'per_time_step' (published): one mean and unbiased std per time step, pooling series and
   channels. 'per_channel': one per channel, pooling series and time steps. 'per_series': each
   channel of each series by its own statistics over time (the UCR archive's z-normalisation;
-  no training statistics). 'auto': per_series for univariate series, else per_channel.
+  no training statistics); 'per_series_level_scale' normalises x the same way (its extra
+  channels come from `level_and_scale`). 'auto': per_series_level_scale for univariate
+  series, else per_channel.
   """
   mode = resolved_normalization(mode, x.shape[1])
-  if mode == 'per_series':
+  if mode in PER_SERIES:
     return z_normalise_series_(x)
   dims = {'per_time_step': (0, 1), 'per_channel': (0, 2)}[mode]
   chunks = [torch.from_numpy(train[i:i + CHUNK]) for i in range(0, len(train), CHUNK)]
@@ -148,13 +150,27 @@ def normalise_(x: torch.Tensor, train: np.ndarray, mode: str) -> torch.Tensor:
   return x.sub_(mean).div_(std + 1e-5)
 
 
+# The modes that z-normalise each series by its own statistics.
+PER_SERIES = ('per_series', 'per_series_level_scale')
+
+
 def resolved_normalization(mode: str, channels: int) -> str:
-  """'auto' -> 'per_series' for one channel (the UCR convention: a univariate series' level and
-  scale are those of its recording), 'per_channel' for several (the channels' levels relative
-  to the training set carry information: JapaneseVowels 99.5% against 77.6% per series)."""
+  """'auto' -> 'per_series_level_scale' for one channel (the UCR convention: a univariate
+  series is compared by its shape; its level and scale stay available as two channels, see
+  `level_and_scale`), 'per_channel' for several (the channels' levels relative to the training
+  set carry information: JapaneseVowels 99.5% against 77.6% per series)."""
   if mode != 'auto':
     return mode
-  return 'per_series' if channels == 1 else 'per_channel'
+  return 'per_series_level_scale' if channels == 1 else 'per_channel'
+
+
+def series_mean_std(x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+  """x (n, C, L) -> each (series, channel)'s mean and unbiased std over its observed steps
+  (NaN ignored), each (n, C, 1); a single observed step has std 0."""
+  observed = (x * 0).add_(1).nansum(2, keepdim=True)
+  mean = x.nansum(2, keepdim=True) / observed
+  std = ((x - mean).square().nansum(2, keepdim=True) / (observed - 1).clamp(min=1)).sqrt()
+  return mean, std
 
 
 def z_normalise_series_(x: torch.Tensor) -> torch.Tensor:
@@ -162,38 +178,67 @@ def z_normalise_series_(x: torch.Tensor) -> torch.Tensor:
   steps (NaN ignored); a constant one to 0."""
   for start in range(0, len(x), CHUNK):
     part = x[start:start + CHUNK]  # a view: normalised in place
-    observed = (part * 0).add_(1).nansum(2, keepdim=True)
-    mean = part.nansum(2, keepdim=True) / observed
-    std = ((part - mean).square().nansum(2, keepdim=True) / (observed - 1).clamp(min=1)).sqrt()
+    mean, std = series_mean_std(part)
     part.sub_(mean).div_(std + 1e-5)
   return x
 
 
-def take(x: torch.Tensor, index: np.ndarray, mask: bool) -> torch.Tensor:
-  """x[index] with NaN -> 0; with `mask`, a last channel appended: 1 observed, 0 dropped.
+def level_and_scale(x: torch.Tensor, train: np.ndarray) -> torch.Tensor:
+  """What z-normalising each series discards, kept as constant channels: (N, K, 1).
 
-  (n, C, L) -> (n, C + mask, L). Filled chunk by chunk into one new tensor: no concatenation
-  copy. Channels are dropped together, so channel 0 tells which steps were observed.
+  For each channel of x (N, C, L) (NaN ignored), its level asinh(mean) and its scale
+  log(std + 1e-8) (both signed logarithms: PLAID's currents span five orders of magnitude),
+  each standardised over the training series. A feature that does not vary over the training
+  series (std below 1e-3: a set z-normalised in its archive, like most of UCR) is left out,
+  so such a set's tensors are exactly its per_series ones: K is 0 to 2C.
+  """
+  mean, std = zip(*(series_mean_std(x[i:i + CHUNK]) for i in range(0, len(x), CHUNK)))
+  features = torch.cat([torch.asinh(torch.cat(mean)), torch.log(torch.cat(std) + 1e-8)],
+                       1).double()  # (N, 2C, 1): C levels, then C scales
+  train_features = features[torch.from_numpy(train)]
+  spread = train_features.std(0)[:, 0]  # (2C,)
+  varying = spread >= 1e-3
+  standardised = (features - train_features.mean(0)) / spread.clamp(min=1e-3)[:, None]
+  return standardised[:, varying].to(x.dtype)
+
+
+def take(x: torch.Tensor, index: np.ndarray, mask: bool,
+         constants: Optional[torch.Tensor] = None) -> torch.Tensor:
+  """x[index] with NaN -> 0; `constants` (N, K, 1) appended as K channels constant over the
+  observed steps (0 at missing ones); with `mask`, a last channel: 1 observed, 0 dropped.
+
+  (n, C, L) -> (n, C + K + mask, L). Filled chunk by chunk into one new tensor: no
+  concatenation copy. Channels are dropped together, so channel 0 tells which steps were
+  observed.
   """
   n, channels, length = len(index), x.shape[1], x.shape[2]
-  out = x.new_empty((n, channels + int(mask), length))
+  extra = 0 if constants is None else constants.shape[1]
+  out = x.new_empty((n, channels + extra + int(mask), length))
   for start in range(0, n, CHUNK):
-    part = x[torch.from_numpy(index[start:start + CHUNK])]
+    rows = torch.from_numpy(index[start:start + CHUNK])
+    part = x[rows]
+    observed = ~part[:, 0].isnan()  # (n, L)
     if mask:
-      out[start:start + CHUNK, channels] = ~part[:, 0].isnan()  # observed
+      out[start:start + CHUNK, channels + extra] = observed
     part.masked_fill_(part.isnan(), 0.0)  # also the steps a shorter series lacks
     out[start:start + CHUNK, :channels] = part
+    if extra:  # (n, K, 1) * (n, 1, L): like every channel, 0 at a missing step
+      out[start:start + CHUNK, channels:channels + extra] = constants[rows] * observed[:, None]
   return out
 
 
 def normalised_splits(x: torch.Tensor, y: torch.Tensor, index: Dict[str, np.ndarray], config,
                       mask: bool) -> Dict[str, torch.Tensor]:
   """{'<split>_x', '<split>_y'}: x normalised in place from the training split's statistics,
-  then each split taken (with its mask channel when time steps were dropped)."""
-  normalise_(x, index['train'], config.normalization)
+  then each split taken (with its level and scale channels for 'per_series_level_scale', and
+  its mask channel when time steps were dropped)."""
+  mode = resolved_normalization(config.normalization, x.shape[1])
+  constants = (level_and_scale(x, index['train']) if mode == 'per_series_level_scale'
+               else None)  # before x is normalised in place
+  normalise_(x, index['train'], mode)
   tensors = {}
   for split, i in index.items():
-    tensors[f'{split}_x'] = take(x, i, mask=mask)
+    tensors[f'{split}_x'] = take(x, i, mask=mask, constants=constants)
     tensors[f'{split}_y'] = y[torch.from_numpy(i)]
   return tensors
 

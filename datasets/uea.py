@@ -162,8 +162,8 @@ def settings(config, name: str, protocol: str) -> Dict:
 
 
 def build(config, name: str, protocol: str) -> Dict[str, torch.Tensor]:
-  """{<split>_x: (n, C (+1 observed), L) float32, <split>_y: (n,) int64} at the full rate, and
-  observed_channel: 1 where x's last channel marks the observed steps."""
+  """{<split>_x: (n, C (+K level, scale) (+1 observed), L) float32, <split>_y: (n,) int64} at
+  the full rate, and observed_channel: 1 where x's last channel marks the observed steps."""
   train_file, test_file = fetch_ts_files(config, name)
   train_series, train_labels = read_ts(train_file)
   test_series, test_labels = read_ts(test_file)
@@ -184,8 +184,8 @@ def marks_missing_steps(config, series: List[np.ndarray]) -> bool:
   marked in an observed-steps channel) rather than its last value repeated (as published):
   with per-series statistics, which must be those of the series' own steps, and so that a
   model can read out over them alone."""
-  per_series = preprocessing.resolved_normalization(config.normalization,
-                                                    series[0].shape[0]) == 'per_series'
+  per_series = preprocessing.resolved_normalization(
+      config.normalization, series[0].shape[0]) in preprocessing.PER_SERIES
   return per_series and len({s.shape[-1] for s in series}) > 1
 
 
@@ -206,7 +206,8 @@ def load_splits(config, name: str, protocol: str) -> Splits:
 
 
 # The general recipe's protocol (README "Any UEA set"). Normalisation 'auto': each univariate
-# series by its own statistics, multivariate channels by the training set's. Official split:
+# series by its own statistics, its level and scale kept as channels where they vary,
+# multivariate channels by the training set's. Official split:
 # all of TRAIN trains for a fixed budget and the last model is kept, so a training set of 36
 # series loses none to a validation split too small to select on; TEST is evaluated once.
 @protocol(validation_split=0.0, normalization='auto', select='last')

@@ -234,20 +234,44 @@ def test_unknown_protocol_is_refused(small_set):
 
 
 def test_real_unequal_lengths_are_missing_steps_marked_in_an_observed_channel(tmp_path):
-  # PLAID, bundled with sktime: univariate series of 100 to 1,344 steps. Normalised per series
-  # ('auto'), a shorter series' missing steps are 0 and a last channel marks its own steps.
+  # PLAID, bundled with sktime: univariate series of 100 to 1,344 steps, not z-normalised in
+  # the archive (currents from 1e-4 to 200 A). 'auto': each series normalised by its own
+  # steps, its level and scale kept as two constant channels, a shorter series' missing steps
+  # 0 in every channel, and a last channel marks its own steps.
   c = fake_data.data_config(tmp_path, uea_name='PLAID', normalization='auto',
                             validation_split=0.0)
   splits = UEA.load(c)
-  assert (splits.spec.in_channels, splits.spec.seq_length) == (2, 1344)
+  assert (splits.spec.in_channels, splits.spec.seq_length) == (4, 1344)
   assert splits.spec.observed_channel
   raw, _ = datasets.uea.read_ts(tmp_path / 'UEA' / 'PLAID' / 'PLAID_TRAIN.ts')
   x = splits.train.tensors[0]
   lengths = [r.shape[1] for r in raw]
-  assert x[:, 1].sum(1).tolist() == lengths and min(lengths) < 1344
+  assert x[:, 3].sum(1).tolist() == lengths and min(lengths) < 1344
+  # float64 reference: level asinh(mean), scale log(std), standardised over TRAIN (ddof 1)
+  level = np.arcsinh([r[0].mean() for r in raw])
+  scale = np.log([r[0].std(ddof=1) + 1e-8 for r in raw])
   for i in (0, 1):
     own = raw[i][0]
     expected = (own - own.mean()) / (own.std(ddof=1) + 1e-5)
     torch.testing.assert_close(x[i, 0, :lengths[i]].double(), torch.from_numpy(expected),
                                atol=1e-5, rtol=1e-5)
+    for channel, feature in ((1, level), (2, scale)):
+      standardised = (feature[i] - feature.mean()) / feature.std(ddof=1)
+      torch.testing.assert_close(x[i, channel, :lengths[i]].double(),
+                                 torch.full((lengths[i],), standardised, dtype=torch.float64),
+                                 atol=1e-5, rtol=1e-5)
     assert (x[i, :, lengths[i]:] == 0).all()
+
+
+def test_level_and_scale_channels_only_where_they_vary(tmp_path):
+  # GunPoint, bundled with sktime, is z-normalised in the archive: every series has level 0
+  # and scale 1, so 'auto' adds no channel and its tensors are exactly the per_series ones.
+  def tensors(normalization):
+    c = fake_data.data_config(tmp_path / normalization, uea_name='GunPoint',
+                              normalization=normalization, validation_split=0.0)
+    splits = UEA.load(c)
+    return splits.spec.in_channels, splits.train.tensors[0], splits.test.tensors[0]
+
+  (channels, train, test), (_, train_z, test_z) = tensors('auto'), tensors('per_series')
+  assert channels == 1
+  assert torch.equal(train, train_z) and torch.equal(test, test_z)
