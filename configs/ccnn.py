@@ -35,7 +35,7 @@ from configs.default import base_config, variant_settings
 COMMON = dict(
     model='CCNN', conv_type='SeparableFlexConv', conv_causal=True, conv_use_fft=True,
     kernel_type='MAGNet', kernel_no_layers=3, kernel_chang_initialize=True,
-    mask_type='gaussian', mask_init_value=0.075, mask_threshold=0.1,
+    mask_type='gaussian', mask_init_value=0.075, mask_init_steps=0.0, mask_threshold=0.1,
     mask_dynamic_cropping=True, mask_learn_mean=False, net_norm='BatchNorm',
     dropout_type='Dropout2d', optimizer='AdamW', scheduler='cosine', sched_warmup_epochs=10,
     mask_lr_ratio=1.0, clip=0.0)

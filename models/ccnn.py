@@ -164,6 +164,18 @@ def up_to_last_observed(x: torch.Tensor) -> torch.Tensor:
   return x[..., :int(steps.max()) + 1] if len(steps) else x
 
 
+def initial_mask_width(config, length: int) -> float:
+  """The masks' initial width in relative positions: mask_init_value, and with mask_init_steps
+  (> 0) at most that many time steps (the kernel's length-T grid spans [-1, 1], so a step is
+  2 / (T - 1)): kernels then start equally local in time on short and long series."""
+  if not config.mask_init_steps:
+    return config.mask_init_value
+  if length < 2:
+    raise ValueError(f'mask_init_steps needs the series length the kernels are sampled at, '
+                     f'got {length}')
+  return min(config.mask_init_value, config.mask_init_steps * 2 / (length - 1))
+
+
 def flexconv_factory(config, length: int = 0):
   """A `make_conv(in_channels, out_channels)` building the FlexConvs the config describes, their
   kernels sampled at `length` positions (0: the first input's length)."""
@@ -172,7 +184,7 @@ def flexconv_factory(config, length: int = 0):
       kernel_no_hidden=config.kernelnet_no_hidden, kernel_no_layers=config.kernel_no_layers,
       kernel_omega_0=config.kernelnet_omega_0,
       kernel_chang_initialize=config.kernel_chang_initialize, mask_type=config.mask_type,
-      mask_init_value=config.mask_init_value, mask_threshold=config.mask_threshold,
+      mask_init_value=initial_mask_width(config, length), mask_threshold=config.mask_threshold,
       mask_dynamic_cropping=config.mask_dynamic_cropping,
       mask_learn_mean=config.mask_learn_mean, causal=config.conv_causal,
       use_fft=config.conv_use_fft, published_fft_odd_lengths=config.published_fft_odd_lengths,

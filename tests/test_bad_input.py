@@ -32,6 +32,9 @@ CASES = [
      "mixup=-0.2 is invalid; expected a Beta parameter >= 0 (0: no mixup)"),
     ('crop of nothing', ['--config.crop=0'],
      "crop=0.0 is invalid; expected a fraction of each series in (0, 1] (1: no crops)"),
+    ('mask of negative steps', ['--config.mask_init_steps=-6'],
+     'mask_init_steps=-6.0 is invalid; expected a number of time steps >= 0, e.g. 6 (0: '
+     'mask_init_value alone)'),
     ('step budget of none', ['--config.train_steps=0'],
      'train_steps=0 is invalid; expected an integer >= 1'),
     ('unknown CCNN kernel', ['--config.model=CCNN', '--config.kernel_type=SIREN'],

@@ -390,3 +390,22 @@ def test_with_an_observed_channel_a_series_output_does_not_depend_on_its_padding
     # Without the flag the padding counts: the same series' output changes.
     model.observed_channel = False
     assert not torch.allclose(model(x)[0], model(x[:1, :, :12])[0])
+
+
+@pytest.mark.parametrize('length, expected', [(427, 6 * 2 / 426), (1460, 6 * 2 / 1459),
+                                              (24, 0.075), (150, 0.075)])
+def test_mask_init_steps_starts_every_mask_that_many_steps_wide(length, expected):
+  # A step is 2 / (length - 1) of the kernel's positions [-1, 1]; mask_init_value caps it.
+  config = base_config()
+  config.update(dict(model='CCNN', no_hidden=4, no_blocks=2, kernelnet_no_hidden=4,
+                     mask_init_value=0.075, mask_init_steps=6.0))
+  spec = datasets.DataSpec(in_channels=1, num_outputs=2, seq_length=length)
+  widths = [p for name, p in models.get_model(config, spec).named_parameters()
+            if name.endswith('mask_width_param')]
+  assert len(widths) == 3  # conv1 and each block's
+  for width in widths:
+    torch.testing.assert_close(width.detach(), torch.full_like(width, expected))
+  config.mask_init_steps = 0.0  # off: mask_init_value at any length
+  width = next(p for n, p in models.get_model(config, spec).named_parameters()
+               if n.endswith('mask_width_param'))
+  torch.testing.assert_close(width.detach(), torch.full_like(width, 0.075))

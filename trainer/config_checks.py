@@ -42,6 +42,8 @@ def check_config(config) -> None:
   _require(c.kernel_no_layers >= 1, 'kernel_no_layers', c.kernel_no_layers, 'an integer >= 1')
   _require(c.mask_init_value > 0, 'mask_init_value', c.mask_init_value,
            'a mask width > 0, e.g. 0.075')
+  _require(c.mask_init_steps >= 0, 'mask_init_steps', c.mask_init_steps,
+           'a number of time steps >= 0, e.g. 6 (0: mask_init_value alone)')
   _require(0 < c.mask_threshold < 1, 'mask_threshold', c.mask_threshold,
            'a mask value in (0, 1), e.g. 0.1')
   _require(c.device == 'auto' or c.device == 'cpu' or c.device.startswith('cuda'),
