@@ -6,7 +6,7 @@
 Needs no download, no GPU and no wandb account. JapaneseVowels: 98.4% test accuracy on the
 official TEST file, about a minute on a 2-core CPU. The recipe (README "Any UEA set: the
 recipe") is a CCNN (separable FlexConvs: centred, masked MAGNet kernels, each mask starting
-at most 6 steps wide and learning at a tenth of lr; no dropout; of series with unequal lengths
+6 steps wide and learning at a tenth of lr; no dropout; of series with unequal lengths
 it sees each one's own steps only; mean over time) trained with AdamW (lr 0.003) and a cosine
 schedule for a budget of train_steps optimiser steps, and at least train_min_epochs epochs.
 What differs between sets comes from the data set only: the masks' initial width from the
@@ -94,9 +94,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.conv_use_fft = True  # FFT convolution above 50 kernel taps (CKConv: always); False: direct
   c.mask_type = 'gaussian'  # the FlexConv mask over the kernel: gaussian
   c.mask_init_value = 0.075  # the mask's initial width (its sigma, in relative positions)
-  # The masks' initial width at most this many time steps (the UEA recipe's; 0: mask_init_value
-  # alone, as in CCNN, whose configs set 0): a fixed relative width is a fraction of a step on
-  # a 24-step series and 55 steps on a 1,460-step one.
+  # > 0: the masks' initial width in time steps, in place of mask_init_value (the UEA
+  # recipe's; 0: mask_init_value, as in CCNN, whose configs set 0). A fixed relative width is a
+  # fraction of a step on a 24-step series and 55 steps on a 1,460-step one.
   c.mask_init_steps = 6.0
   c.mask_threshold = 0.1  # dynamic cropping drops kernel positions where the mask is below this
   c.mask_dynamic_cropping = True  # crop the kernel to where the mask is >= mask_threshold

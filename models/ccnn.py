@@ -165,15 +165,15 @@ def up_to_last_observed(x: torch.Tensor) -> torch.Tensor:
 
 
 def initial_mask_width(config, length: int) -> float:
-  """The masks' initial width in relative positions: mask_init_value, and with mask_init_steps
-  (> 0) at most that many time steps (the kernel's length-T grid spans [-1, 1], so a step is
-  2 / (T - 1)): kernels then start equally local in time on short and long series."""
+  """The masks' initial width in relative positions: mask_init_steps time steps where it is set
+  (> 0; the kernel's length-T grid spans [-1, 1], so a step is 2 / (T - 1)), so that kernels
+  start equally local in time on short and long series; else mask_init_value."""
   if not config.mask_init_steps:
     return config.mask_init_value
   if length < 2:
     raise ValueError(f'mask_init_steps needs the series length the kernels are sampled at, '
                      f'got {length}')
-  return min(config.mask_init_value, config.mask_init_steps * 2 / (length - 1))
+  return config.mask_init_steps * 2 / (length - 1)
 
 
 def flexconv_factory(config, length: int = 0):

@@ -392,10 +392,10 @@ def test_with_an_observed_channel_a_series_output_does_not_depend_on_its_padding
     assert not torch.allclose(model(x)[0], model(x[:1, :, :12])[0])
 
 
-@pytest.mark.parametrize('length, expected', [(427, 6 * 2 / 426), (1460, 6 * 2 / 1459),
-                                              (24, 0.075), (150, 0.075)])
-def test_mask_init_steps_starts_every_mask_that_many_steps_wide(length, expected):
-  # A step is 2 / (length - 1) of the kernel's positions [-1, 1]; mask_init_value caps it.
+@pytest.mark.parametrize('length', [24, 150, 427, 1460])
+def test_mask_init_steps_starts_every_mask_that_many_steps_wide(length):
+  # A step is 2 / (length - 1) of the kernel's positions [-1, 1].
+  expected = 6 * 2 / (length - 1)
   config = base_config()
   config.update(dict(model='CCNN', no_hidden=4, no_blocks=2, kernelnet_no_hidden=4,
                      mask_init_value=0.075, mask_init_steps=6.0))
@@ -405,6 +405,12 @@ def test_mask_init_steps_starts_every_mask_that_many_steps_wide(length, expected
   assert len(widths) == 3  # conv1 and each block's
   for width in widths:
     torch.testing.assert_close(width.detach(), torch.full_like(width, expected))
+  # So every series starts with the same kernel in steps: the mask above 0.1 within
+  # 6 * sqrt(2 ln 10) = 12.9 steps of the centre, 25 taps (all 24 of a 24-step series').
+  model = models.get_model(config, spec).eval()
+  with torch.no_grad():
+    model(torch.randn(1, 1, length))
+  assert model.conv1.kernel.shape[-1] == min(25, length)
   config.mask_init_steps = 0.0  # off: mask_init_value at any length
   width = next(p for n, p in models.get_model(config, spec).named_parameters()
                if n.endswith('mask_width_param'))
