@@ -196,10 +196,9 @@ def level_and_scale(x: torch.Tensor, train: np.ndarray) -> torch.Tensor:
   features = torch.cat([torch.asinh(torch.cat(mean)), torch.log(torch.cat(std) + 1e-8)],
                        1).double()  # (N, 2C, 1): C levels, then C scales
   train_features = features[torch.from_numpy(train)]
-  spread = train_features.std(0)[:, 0]  # (2C,)
-  varying = spread >= 1e-3
-  standardised = (features - train_features.mean(0)) / spread.clamp(min=1e-3)[:, None]
-  return standardised[:, varying].to(x.dtype)
+  mean, spread = train_features.mean(0), train_features.std(0)  # (2C, 1) each
+  varying = spread[:, 0] >= 1e-3
+  return ((features[:, varying] - mean[varying]) / spread[varying]).to(x.dtype)
 
 
 def take(x: torch.Tensor, index: np.ndarray, mask: bool,

@@ -400,14 +400,13 @@ def test_mask_init_steps_starts_every_mask_that_many_steps_wide(length):
   config.update(dict(model='CCNN', no_hidden=4, no_blocks=2, kernelnet_no_hidden=4,
                      mask_init_value=0.075, mask_init_steps=6.0))
   spec = datasets.DataSpec(in_channels=1, num_outputs=2, seq_length=length)
-  widths = [p for name, p in models.get_model(config, spec).named_parameters()
-            if name.endswith('mask_width_param')]
+  model = models.get_model(config, spec).eval()
+  widths = [p for name, p in model.named_parameters() if name.endswith('mask_width_param')]
   assert len(widths) == 3  # conv1 and each block's
   for width in widths:
     torch.testing.assert_close(width.detach(), torch.full_like(width, expected))
   # So every series starts with the same kernel in steps: the mask above 0.1 within
   # 6 * sqrt(2 ln 10) = 12.9 steps of the centre, 25 taps (all 24 of a 24-step series').
-  model = models.get_model(config, spec).eval()
   with torch.no_grad():
     model(torch.randn(1, 1, length))
   assert model.conv1.kernel.shape[-1] == min(25, length)
